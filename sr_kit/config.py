@@ -1,0 +1,209 @@
+"""Model configs: frozen dataclasses whose fields are the ablation switches.
+
+One config object drives everything: the notebook (``dataclasses.replace(cfg, asym=False)``), the
+CLI (``--set asym=false``), the widget panel and the ablation grid all produce the same object, and a
+checkpoint stores it so the exact network can be rebuilt. Unknown keys and bad values are errors that
+list what is valid. This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, get_args, get_origin
+
+__all__ = [
+    "CONFIGS",
+    "BicubicConfig",
+    "ConfigError",
+    "ModelConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_hash",
+    "config_to_dict",
+    "get_config",
+    "switch",
+    "switches",
+]
+
+SCALES = (2, 3, 4)
+
+
+class ConfigError(ValueError):
+    """A config key or value is not valid; the message lists what is."""
+
+
+def switch(default: Any, doc: str, *, claim: str = "", choices: tuple | None = None) -> Any:
+    """Declare a dataclass field as an ablation switch.
+
+    Args:
+        default: The value of the full model (switch defaults always give the paper's network).
+        doc: What the switch changes, in a few words.
+        claim: The paper claim the switch tests (e.g. "L2: strengthened square conv"), or "".
+        choices: Allowed values for a numeric switch; bool and Literal fields derive their own.
+    """
+    return field(
+        default=default,
+        metadata={"switch": True, "doc": doc, "claim": claim, "choices": choices},
+    )
+
+
+def _field_choices(f: dataclasses.Field, hint: Any) -> tuple | None:
+    if f.metadata.get("choices") is not None:
+        return tuple(f.metadata["choices"])
+    if hint is bool:
+        return (True, False)
+    if get_origin(hint) is Literal:
+        return get_args(hint)
+    return None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every network config. ``name`` is the registry key of the network."""
+
+    name: ClassVar[str] = ""
+    scale: int = 4  # upscaling factor: 2, 3 or 4
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            hint = hints[f.name]
+            choices = _field_choices(f, hint)
+            if f.name == "scale":
+                choices = SCALES
+            if choices is not None and value not in choices:
+                raise ConfigError(
+                    f"{self.name}: {f.name}={value!r} is not valid; choose one of {list(choices)}"
+                )
+            base = _base_type(hint)
+            if base is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{self.name}: {f.name} must be an int, got {value!r}")
+            if base is int and f.name != "scale" and value < 1:
+                raise ConfigError(f"{self.name}: {f.name} must be >= 1, got {value}")
+
+
+def _base_type(hint: Any) -> Any:
+    if get_origin(hint) is Literal:
+        return type(get_args(hint)[0])
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return hint
+
+
+@dataclass(frozen=True)
+class BicubicConfig(ModelConfig):
+    """MATLAB-compatible bicubic upscaling: the baseline row of every SR table (no parameters)."""
+
+    name: ClassVar[str] = "bicubic"
+
+
+# The registry of configs, by model name. Issue-by-issue, the networks add themselves here.
+CONFIGS: dict[str, type[ModelConfig]] = {"bicubic": BicubicConfig}
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """The default config of model ``name`` with keyword overrides applied."""
+    key = name.lower()
+    if key not in CONFIGS:
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(CONFIGS))}")
+    cls = CONFIGS[key]
+    _check_keys(cls, overrides)
+    return cls(**overrides)
+
+
+def _check_keys(cls: type[ModelConfig], keys: typing.Iterable[str]) -> None:
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in keys if k not in valid]
+    if unknown:
+        raise ConfigError(
+            f"{cls.name}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
+        )
+
+
+def switches(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
+    """Ablation switches of a config: name -> {value, choices, doc, claim}."""
+    hints = typing.get_type_hints(type(cfg))
+    out = {}
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("switch"):
+            out[f.name] = {
+                "value": getattr(cfg, f.name),
+                "choices": list(_field_choices(f, hints[f.name]) or ()),
+                "doc": f.metadata["doc"],
+                "claim": f.metadata["claim"],
+            }
+    return out
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _parse_value(cls: type[ModelConfig], key: str, text: str) -> Any:
+    hint = typing.get_type_hints(cls)[key]
+    f = next(f for f in dataclasses.fields(cls) if f.name == key)
+    choices = _field_choices(f, hint)
+    base = _base_type(hint)
+    try:
+        if base is bool:
+            low = text.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError
+            return low in _TRUE
+        if base is int:
+            return int(text)
+        if base is float:
+            if "/" in text:  # fractions such as shift_ratio=1/3 read naturally on the command line
+                num, den = text.split("/", 1)
+                value = float(num) / float(den)
+            else:
+                value = float(text)
+            # Snap to a declared choice so 1/3 typed by hand equals the default 1/3.
+            for c in choices or ():
+                if abs(value - c) < 1e-9:
+                    return c
+            return value
+        return text
+    except (ValueError, ZeroDivisionError):
+        kinds = {int: "an integer", float: "a number", str: "text"}
+        allowed = f"one of {list(choices)}" if choices else kinds.get(base, base.__name__)
+        raise ConfigError(f"{cls.name}: cannot read {key}={text!r}; expected {allowed}") from None
+
+
+def apply_overrides(cfg: ModelConfig, items: typing.Iterable[str]) -> ModelConfig:
+    """Apply ``key=value`` strings (as given to ``--set``) to a config, parsing by field type."""
+    cls = type(cfg)
+    values: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, text = (s.strip() for s in item.split("=", 1))
+        _check_keys(cls, [key])
+        values[key] = _parse_value(cls, key, text)
+    return dataclasses.replace(cfg, **values)
+
+
+def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
+    """A JSON-ready dict with the model name under ``"model"``."""
+    return {"model": cfg.name, **dataclasses.asdict(cfg)}
+
+
+def config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a config from ``config_to_dict`` output; unknown keys are an error."""
+    if not isinstance(data, dict) or "model" not in data:
+        raise ConfigError(f"a config dict needs a 'model' key, got {data!r}")
+    rest = {k: v for k, v in data.items() if k != "model"}
+    return get_config(str(data["model"]), **rest)
+
+
+def config_hash(cfg: ModelConfig) -> str:
+    """A short stable hash of the config (same config, same hash, across processes)."""
+    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

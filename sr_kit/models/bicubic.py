@@ -1,0 +1,29 @@
+"""The bicubic baseline as a network: no parameters, MATLAB-compatible upscaling."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..config import BicubicConfig
+from ..imresize import imresize
+
+
+class Bicubic(nn.Module):
+    """Upscale (B, C, h, w) in [0, 1] to (B, C, s*h, s*w) with MATLAB's bicubic kernel.
+
+    The baseline row of every SR table; it has no parameters, so training it is refused.
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return imresize(x, self.scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+def build_bicubic(cfg: BicubicConfig) -> Bicubic:
+    return Bicubic(cfg.scale)

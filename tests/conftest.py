@@ -1,0 +1,18 @@
+"""Shared fixtures. ``../shared`` (benchmark images and oracles) sits beside the repo in CI only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder; tests that need it are skipped, with the reason, without it."""
+    if not (SHARED_DATA / "oracles").is_dir() or not (SHARED_DATA / "benchmarks").is_dir():
+        pytest.skip(f"needs the shared benchmark data at {SHARED_DATA} (present in CI only)")
+    return SHARED_DATA
