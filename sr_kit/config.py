@@ -1,9 +1,9 @@
 """Model configs: frozen dataclasses whose fields are the ablation switches.
 
-One config object drives everything: the notebook (``dataclasses.replace(cfg, asym=False)``), the
-CLI (``--set asym=false``), the widget panel and the ablation grid all produce the same object, and a
-checkpoint stores it so the exact network can be rebuilt. Unknown keys and bad values are errors that
-list what is valid. This module imports no torch.
+One config object drives everything: the notebook (``dataclasses.replace(cfg, asym=False)``),
+the CLI (``--set asym=false``), the widget panel and the ablation grid all produce the same
+object, and a checkpoint stores it so the exact network can be rebuilt. Unknown keys and bad
+values are errors that list what is valid. This module imports no torch.
 """
 
 from __future__ import annotations

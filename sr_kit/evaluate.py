@@ -32,7 +32,9 @@ PROTOCOL = "y_bt601, shave=scale, matlab_bicubic, uint8"
 
 
 @torch.inference_mode()
-def super_resolve(model: nn.Module, lr: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+def super_resolve(
+    model: nn.Module, lr: np.ndarray, device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Run ``model`` on one uint8 (h, w, 3) image and return the uint8 (H, W, 3) result."""
     x = torch.from_numpy(np.ascontiguousarray(lr)).to(device)
     x = x.permute(2, 0, 1)[None].float().div_(255.0)
@@ -61,7 +63,8 @@ def evaluate(
             sr = super_resolve(model, pair.lr, device)
             if sr.shape != pair.hr.shape:
                 raise ValueError(
-                    f"{ds.name}/{pair.name}: model output {sr.shape} differs from HR {pair.hr.shape}"
+                    f"{ds.name}/{pair.name}: model output {sr.shape} "
+                    f"differs from HR {pair.hr.shape}"
                 )
             rows.append(
                 {

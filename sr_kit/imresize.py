@@ -1,8 +1,9 @@
 """MATLAB-compatible bicubic resize, in torch (CPU and CUDA, batched).
 
-Published SR tables make their low-resolution inputs with MATLAB's ``imresize(hr, 1/s, 'bicubic')``.
-That is *not* what ``torch.nn.functional.interpolate`` or OpenCV do: MATLAB uses the Keys cubic kernel
-with a = -0.5, widens (antialiases) the kernel when shrinking, and mirrors the image at its borders.
+Published SR tables make their low-resolution inputs with MATLAB's
+``imresize(hr, 1/s, 'bicubic')``. That is *not* what ``torch.nn.functional.interpolate`` or
+OpenCV do: MATLAB uses the Keys cubic kernel with a = -0.5, widens (antialiases) the kernel when
+shrinking, and mirrors the image at its borders.
 A PSNR computed on LR images made any other way is not comparable with the literature.
 
 The resize is separable: for each axis we build, once, a table of source indices and weights
@@ -22,7 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["cubic", "imresize", "imresize_uint8", "resize_weights", "to_uint8_tensor"]
+__all__ = [
+    "cubic",
+    "imresize",
+    "imresize_uint8",
+    "resize_macs",
+    "resize_weights",
+    "to_uint8_tensor",
+]
 
 
 def cubic(x: Tensor) -> Tensor:
@@ -110,6 +118,21 @@ def _resize_axis(x: Tensor, dim: int, out_len: int, scale: float, antialias: boo
     return out.to(x.dtype)
 
 
+def resize_macs(shape: tuple[int, ...], scale: float, *, antialias: bool = True) -> int:
+    """Multiply-adds that ``imresize`` spends on a tensor of ``shape`` (..., H, W).
+
+    Each axis pass costs (non-zero weights of its matrix) x (elements along the other axes).
+    """
+    *lead, in_h, in_w = shape
+    batch = math.prod(lead)
+    (out_h, out_w), (sh, sw) = _output_size((in_h, in_w), scale, None)
+    nnz_h = int(_weight_matrix(in_h, out_h, sh, antialias)._nnz())
+    nnz_w = int(_weight_matrix(in_w, out_w, sw, antialias)._nnz())
+    if sw < sh:  # the same axis order as imresize
+        return batch * (nnz_w * in_h + nnz_h * out_w)
+    return batch * (nnz_h * in_w + nnz_w * out_h)
+
+
 def _output_size(
     in_hw: tuple[int, int], scale: float | None, size: tuple[int, int] | None
 ) -> tuple[tuple[int, int], tuple[float, float]]:
@@ -152,7 +175,9 @@ def imresize(
             "use imresize_uint8 for uint8 images"
         )
     if x.dim() < 2:
-        raise ValueError(f"imresize expects at least 2 dims (..., H, W), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"imresize expects at least 2 dims (..., H, W), got shape {tuple(x.shape)}"
+        )
     in_h, in_w = x.shape[-2], x.shape[-1]
     if in_h < 1 or in_w < 1:
         raise ValueError(f"imresize: empty image of shape {tuple(x.shape)}")

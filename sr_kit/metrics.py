@@ -46,7 +46,7 @@ def _as_uint8_image(img: np.ndarray, what: str) -> np.ndarray:
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """BT.601 luma of a uint8 RGB image (H, W, 3) as float64 in [16, 235]; a 2-D image is Y already."""
+    """BT.601 luma of a uint8 RGB image (H, W, 3), float64 in [16, 235]; 2-D input is Y already."""
     a = _as_uint8_image(img, "rgb_to_y")
     if a.ndim == 2:
         return a.astype(np.float64)
@@ -130,7 +130,7 @@ def lpips_model(net: str = "alex"):
     """
     weights = _lpips_backbone_file(net)
     try:
-        import lpips  # noqa: F401  (optional dependency)
+        import lpips
     except ImportError as err:
         raise LpipsUnavailable(
             "LPIPS needs the optional 'lpips' package (and torchvision): "

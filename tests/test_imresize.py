@@ -11,7 +11,14 @@ from PIL import Image
 
 from sr_kit.imresize import cubic, imresize, imresize_uint8, resize_weights
 
-ORACLE_CASES = [("down2", 1 / 2), ("down3", 1 / 3), ("down4", 1 / 4), ("up2", 2), ("up3", 3), ("up4", 4)]
+ORACLE_CASES = [
+    ("down2", 1 / 2),
+    ("down3", 1 / 3),
+    ("down4", 1 / 4),
+    ("up2", 2),
+    ("up3", 3),
+    ("up4", 4),
+]
 
 
 def test_cubic_kernel_values():
@@ -30,7 +37,7 @@ def test_weights_sum_to_one_and_indices_stay_in_range():
 
 
 def test_downscale_by_integer_uses_4s_plus_2_taps_before_zero_columns_are_dropped():
-    idx, w = resize_weights(64, 16, 1 / 4)
+    _, w = resize_weights(64, 16, 1 / 4)
     assert w.shape[1] <= 18  # MATLAB: ceil(4 * 4) + 2 taps, zero columns removed
 
 
@@ -117,3 +124,19 @@ def test_reproduces_benchmark_lr_images(shared_data):
 def test_cuda_matches_cpu():
     x = torch.rand(2, 3, 40, 50)
     assert torch.allclose(imresize(x.cuda(), 1 / 3).cpu(), imresize(x, 1 / 3), atol=1e-5)
+
+
+def test_resize_macs_counts_the_nonzero_taps_of_each_pass():
+    # x2 up of 10x12, rows first (equal scales). Interior outputs take 4 taps (the Keys kernel
+    # spans 4 pixels); at the borders, mirrored taps land on the same pixel and count once.
+    from sr_kit.imresize import resize_macs
+
+    def distinct_taps(n_in, n_out):
+        idx, w = resize_weights(n_in, n_out, 2)
+        rows = zip(idx.tolist(), w.tolist(), strict=True)
+        return sum(len({i for i, v in zip(r, q, strict=True) if v != 0}) for r, q in rows)
+
+    nnz_h, nnz_w = distinct_taps(10, 20), distinct_taps(12, 24)
+    assert 4 * 16 < nnz_h < 4 * 20 and 4 * 20 < nnz_w < 4 * 24
+    assert resize_macs((1, 3, 10, 12), 2) == 3 * (nnz_h * 12 + nnz_w * 20)
+    assert resize_macs((2, 3, 10, 12), 2) == 2 * resize_macs((1, 3, 10, 12), 2)

@@ -73,7 +73,8 @@ def test_metrics_refuse_float_images_and_mismatched_shapes():
 
 def test_bicubic_baseline_matches_per_image_oracle(shared_data):
     """Every Set5/Set14 image at x2/x3/x4: within 1e-4 dB PSNR and 1e-5 SSIM of the oracle."""
-    rows = list(csv.DictReader(open(shared_data / "oracles" / "bicubic_metrics.csv")))
+    with open(shared_data / "oracles" / "bicubic_metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 3 * (5 + 14)
     for row in rows:
         s = int(row["scale"])
@@ -110,5 +111,5 @@ def test_lpips_with_package_but_no_backbone_weights_names_the_missing_file(monke
 
     monkeypatch.setitem(sys.modules, "lpips", types.ModuleType("lpips"))  # a stand-in package
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(LpipsUnavailable, match="alexnet-owt-7be5be79.pth"):
+    with pytest.raises(LpipsUnavailable, match=r"alexnet-owt-7be5be79\.pth"):
         lpips_model("alex")

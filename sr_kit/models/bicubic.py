@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import BicubicConfig
-from ..imresize import imresize
+from ..imresize import imresize, resize_macs
 
 
 class Bicubic(nn.Module):
@@ -20,6 +20,11 @@ class Bicubic(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return imresize(x, self.scale)
+
+    def count_macs(self, inputs: Tensor | tuple[Tensor, ...]) -> int:
+        """The resize's multiply-adds; fvcore cannot trace the sparse product, so we count them."""
+        x = inputs[0] if isinstance(inputs, tuple) else inputs
+        return resize_macs(tuple(x.shape), self.scale)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

@@ -1,0 +1,126 @@
+"""The sr-kit command: info, eval (with --csv), data list/check, and its error messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sr_kit.cli import main
+from sr_kit.imresize import imresize_uint8
+from sr_kit.metrics import psnr_y, ssim_y
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_info_json_for_bicubic(capsys):
+    code, out, _ = run(capsys, "info", "--model", "bicubic", "--scale", "3", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["model"] == "bicubic" and info["scale"] == 3
+    assert info["params"] == 0 and info["params_deploy"] == 0
+    assert info["switches"] == {}
+    assert isinstance(info["macs_720p"], int)
+
+
+def test_info_text(capsys):
+    code, out, _ = run(capsys, "info", "--model", "bicubic", "--scale", "4")
+    assert code == 0
+    assert "bicubic x4" in out and "parameters       0 (training graph)" in out
+    assert "switches         none" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["info", "--model", "edsr", "--scale", "4"], "unknown model 'edsr'; known models:"),
+        (["info", "--model", "bicubic", "--scale", "4", "--set", "asym=false"], "unknown key"),
+        (["eval", "--model", "bicubic", "--scale", "2", "--data", "no_such_set"], "no_such_set"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def _image_folder(tmp_path, n=2, size=(48, 40)):
+    folder = tmp_path / "MyPhotos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+    for i in range(n):
+        base = np.stack([xx * 5 + i * 20, yy * 4, (xx + yy) * 2], -1) % 256
+        noise = rng.integers(0, 30, base.shape)
+        Image.fromarray(((base + noise) % 256).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def test_eval_on_a_folder_writes_the_per_image_csv(capsys, tmp_path):
+    folder = _image_folder(tmp_path)
+    out_csv = tmp_path / "res" / "bicubic.csv"
+    code, out, err = run(
+        capsys, "eval", "--model", "bicubic", "--scale", "2", "--data", str(folder),
+        "--csv", str(out_csv),
+    )  # fmt: skip
+    assert code == 0
+    with open(out_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["dataset", "image", "scale", "psnr_y", "ssim_y"]
+    assert [r["image"] for r in rows] == ["img0.png", "img1.png"]
+    assert {r["dataset"] for r in rows} == {"MyPhotos"}
+    # Recompute the first row by hand: modcrop, MATLAB bicubic down and up, metrics on Y.
+    hr = np.array(Image.open(folder / "img0.png"))
+    sr = imresize_uint8(imresize_uint8(hr, 1 / 2), 2)
+    assert float(rows[0]["psnr_y"]) == pytest.approx(psnr_y(sr, hr, 2), abs=1e-6)
+    assert float(rows[0]["ssim_y"]) == pytest.approx(ssim_y(sr, hr, 2), abs=1e-6)
+    assert "MyPhotos" in out and "PSNR_Y" in out
+    assert "MyPhotos x2:" in err and "it/s" in err  # progress on stderr, the table on stdout
+    assert "it/s" not in out
+
+
+def test_eval_on_shared_benchmarks_matches_oracle_means(capsys, tmp_path, shared_data):
+    oracle = pd.read_csv(shared_data / "oracles" / "bicubic_metrics.csv")
+    out_csv = tmp_path / "x.csv"
+    for scale in (2, 3, 4):
+        code, out, _ = run(
+            capsys, "eval", "--model", "bicubic", "--scale", str(scale), "--data", "set5",
+            "--data", "Set14", "--data-root", str(shared_data / "benchmarks"),
+            "--csv", str(out_csv),
+        )  # fmt: skip
+        assert code == 0
+        got = pd.read_csv(out_csv)
+        assert len(got) == 19
+        ref = oracle[oracle.scale == scale]
+        merged = got.assign(image=got.image.str.replace(".png", "")).merge(
+            ref, on=["dataset", "image", "scale"]
+        )
+        assert len(merged) == 19
+        assert (merged.psnr_y - merged.bicubic_psnr_y).abs().max() < 1e-4
+        assert (merged.ssim_y - merged.bicubic_ssim_y).abs().max() < 1e-5
+        set5 = ref[ref.dataset == "Set5"].bicubic_psnr_y.mean()
+        assert f"{set5:.2f}" in out
+
+
+def test_data_list_and_check(capsys, shared_data):
+    root = str(shared_data / "benchmarks")
+    code, out, _ = run(capsys, "data", "list", "--data-root", root)
+    assert code == 0
+    for key in ("set5", "set14", "b100", "urban100", "manga109", "div2k"):
+        assert key in out
+    code, out, _ = run(capsys, "data", "check", "set5", "--data-root", root)
+    assert code == 0 and "5/5" in out and "checksums: ok" in out
+
+
+def test_data_check_missing_set_fails_and_says_where(capsys, tmp_path):
+    code, out, err = run(capsys, "data", "check", "urban100", "--data-root", str(tmp_path))
+    assert code != 0
+    assert "Urban100" in out + err
