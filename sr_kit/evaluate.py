@@ -36,8 +36,8 @@ def super_resolve(
     model: nn.Module, lr: np.ndarray, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """Run ``model`` on one uint8 (h, w, 3) image and return the uint8 (H, W, 3) result."""
-    x = torch.from_numpy(np.ascontiguousarray(lr)).to(device)
-    x = x.permute(2, 0, 1)[None].float().div_(255.0)
+    x = torch.from_numpy(lr.astype(np.float32)).to(device)  # a copy: lr may be read-only
+    x = x.permute(2, 0, 1)[None].div_(255.0)
     y = model(x)[0].permute(1, 2, 0).mul(255.0)
     return to_uint8_tensor(y).cpu().numpy()
 

@@ -215,7 +215,7 @@ def imresize_uint8(
         raise TypeError(f"imresize_uint8 expects a uint8 array, got {a.dtype}")
     if a.ndim not in (2, 3):
         raise ValueError(f"imresize_uint8 expects (H, W) or (H, W, C), got shape {a.shape}")
-    t = torch.from_numpy(a).to(torch.float32)
+    t = torch.from_numpy(a.astype(np.float32))  # a copy: the input may be read-only
     if t.dim() == 2:
         t = t.unsqueeze(-1)
     (out_h, out_w), (sh, sw) = _output_size((a.shape[0], a.shape[1]), scale, size)
