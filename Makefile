@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
 	@touch $(STAMP)
 
+# JupyterLab refuses to start as root unless told; containers often run as root.
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: install
 	$(BIN)/ruff check sr_kit tests bench tools
