@@ -20,7 +20,11 @@ __all__ = [
     "CONFIGS",
     "BicubicConfig",
     "ConfigError",
+    "IMDNConfig",
+    "LMSWNConfig",
     "ModelConfig",
+    "RFDNConfig",
+    "SAFDNetConfig",
     "apply_overrides",
     "config_from_dict",
     "config_hash",
@@ -104,8 +108,132 @@ class BicubicConfig(ModelConfig):
     name: ClassVar[str] = "bicubic"
 
 
-# The registry of configs, by model name. Issue-by-issue, the networks add themselves here.
-CONFIGS: dict[str, type[ModelConfig]] = {"bicubic": BicubicConfig}
+@dataclass(frozen=True)
+class IMDNConfig(ModelConfig):
+    """IMDN (Hui et al., ACM MM 2019) as released: 64 channels, 6 IMDBs. A baseline: no switches."""
+
+    name: ClassVar[str] = "imdn"
+    channels: int = 64
+    num_blocks: int = 6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channels % 4:
+            raise ConfigError(
+                f"imdn: channels must divide by 4 (the C/4 split), got {self.channels}"
+            )
+
+
+@dataclass(frozen=True)
+class RFDNConfig(ModelConfig):
+    """RFDN (Liu et al., ECCV-W 2020), rebuilt from the released block: 48 channels, 6 RFDBs."""
+
+    name: ClassVar[str] = "rfdn"
+    channels: int = 48
+    num_blocks: int = 6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channels % 4:
+            raise ConfigError(f"rfdn: channels must divide by 4 (ESA's C/4), got {self.channels}")
+
+
+@dataclass(frozen=True)
+class LMSWNConfig(ModelConfig):
+    """LMSWN: multi-stage feature distillation-weighted network (spec: NETWORKS.md section 6).
+
+    Every switch default gives the full network; each switch tests one claim of the abstract.
+    """
+
+    name: ClassVar[str] = "lmswn"
+    channels: int = 48
+    num_blocks: int = 6
+    head: Literal["pyramid", "dilated", "conv3"] = switch(
+        "pyramid",
+        "shallow features: parallel 3x3/5x5/7x7 (pyramid), dilated 3x3 d=1/2/3, or one 3x3",
+        claim="L1: a pyramid-like multi-scale module widens the receptive field",
+    )
+    asym: bool = switch(
+        True,
+        "1x3 + 3x1 branches beside each refinement 3x3 (fused away at deployment)",
+        claim="L2: strengthened square convolution extracts local key features",
+    )
+    distill: Literal["split1x1", "fdc", "split"] = switch(
+        "split1x1",
+        "distillation step: split C/4 + 1x1 (split1x1), RFDN's 1x1 C->C/2 (fdc), bare split",
+        claim="L3: channel split + 1x1 conv distils stage by stage with fewer parameters",
+    )
+    weights: Literal["scalar", "fixed", "none", "channel"] = switch(
+        "scalar",
+        "block output l1*Y + l2*X: learnable scalars, fixed 1, no skip, or per-channel",
+        claim="L4: two adaptive parameters jointly weight the block's two branches",
+    )
+    attn: Literal["esa", "cca", "none"] = switch(
+        "esa", "attention closing each block (inherited from RFDB)", claim=""
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channels % 4:
+            raise ConfigError(
+                f"lmswn: channels must divide by 4 (the C/4 split), got {self.channels}"
+            )
+
+
+@dataclass(frozen=True)
+class SAFDNetConfig(ModelConfig):
+    """SAFDNet: self-attention feature distillation network (spec: NETWORKS.md section 7)."""
+
+    name: ClassVar[str] = "safdnet"
+    channels: int = 48
+    num_blocks: int = 6
+    heads: int = 4
+    global_attn: Literal["acffn", "dw3x3", "pw", "none"] = switch(
+        "acffn",
+        "Q/K/V projector of the global attention: asymmetric 1x3-GELU-3x1 (acffn), depthwise "
+        "3x3, 1x1 only (pw), or no global attention",
+        claim="S1/S2: self-attention distillation with an asymmetric-conv feed-forward projector",
+    )
+    compress_ratio: int = switch(
+        2,
+        "Q/K/V width = channels / compress_ratio",
+        claim="S2: compressing channels for global attention cuts cost",
+        choices=(2, 1, 4),
+    )
+    shift_ratio: float = switch(
+        1 / 3,
+        "share of ESA's reduced channels shifted by shift_px in four directions (0: no shift)",
+        claim="S3: partial channel shift adds feature diversity at no FLOP cost",
+        choices=(1 / 3, 0.0, 1 / 6, 1 / 2),
+    )
+    shift_px: int = switch(1, "shift distance in pixels", claim="S3", choices=(1, 2))
+    distill: bool = switch(
+        True,
+        "RFDN-style distillation branches (False: GAU and two SRBs in series, then 3x3)",
+        claim="S1: the feature-distillation skeleton",
+    )
+    attn_norm: Literal["softmax", "relu"] = switch(
+        "softmax", "attention map normalisation (relu: DLGSANet's sparse variant)", claim=""
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        inner = self.channels // self.compress_ratio
+        if self.channels % 4 or self.channels % self.compress_ratio or inner % self.heads:
+            raise ConfigError(
+                f"safdnet: channels={self.channels} must divide by 4 and by compress_ratio="
+                f"{self.compress_ratio}, and channels/compress_ratio={inner} by heads={self.heads}"
+            )
+
+
+# The registry of configs, by model name; models/__init__.py holds the matching builders.
+CONFIGS: dict[str, type[ModelConfig]] = {
+    "bicubic": BicubicConfig,
+    "imdn": IMDNConfig,
+    "rfdn": RFDNConfig,
+    "lmswn": LMSWNConfig,
+    "safdnet": SAFDNetConfig,
+}
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:

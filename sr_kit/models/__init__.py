@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -10,11 +11,19 @@ from torch import nn
 
 from ..config import CONFIGS, ConfigError, ModelConfig, get_config
 from .bicubic import Bicubic, build_bicubic
+from .nets import build_imdn, build_lmswn, build_rfdn, build_safdnet
+from .trunk import DistillNet
 
-__all__ = ["MODELS", "Bicubic", "build_model", "deploy"]
+__all__ = ["MODELS", "Bicubic", "DistillNet", "build_model", "deploy"]
 
 # Model name -> builder taking its config. Only this registry turns a config into modules.
-MODELS: dict[str, Callable[[Any], nn.Module]] = {"bicubic": build_bicubic}
+MODELS: dict[str, Callable[[Any], nn.Module]] = {
+    "bicubic": build_bicubic,
+    "imdn": build_imdn,
+    "rfdn": build_rfdn,
+    "lmswn": build_lmswn,
+    "safdnet": build_safdnet,
+}
 
 
 def build_model(name_or_config: str | ModelConfig, **overrides: Any) -> nn.Module:
@@ -47,7 +56,7 @@ def deploy(model: nn.Module) -> nn.Module:
 
     def swap(parent: nn.Module) -> None:
         for name, child in parent.named_children():
-            if hasattr(child, "fuse") and callable(child.fuse):
+            if inspect.ismethod(getattr(child, "fuse", None)):
                 setattr(parent, name, child.fuse())
             else:
                 swap(child)

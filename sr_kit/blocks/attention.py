@@ -1,0 +1,173 @@
+"""Attention blocks: CCA (IMDN), ESA with optional partial shift (RFDN, SAFDNet), LayerNorm2d and
+the global (channel-wise, "transposed") self-attention unit of SAFDNet."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .shift import ChannelShift
+
+__all__ = ["CCA", "ESA", "GlobalAttention", "LayerNorm2d", "make_attn"]
+
+
+class CCA(nn.Module):
+    """Contrast-aware channel attention (IMDN, Hui et al., ACM MM 2019).
+
+    Per channel, (standard deviation + mean) over the image -> 1x1 (C -> C/r) -> ReLU -> 1x1 ->
+    sigmoid -> rescale the input. Shape: (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.gate = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()  # population std, as IMDN
+        return x * self.gate(std + mean)
+
+
+class ESA(nn.Module):
+    """Enhanced spatial attention (RFANet/RFDN), with SAFDNet's optional partial channel shift.
+
+    1x1 (C -> f = C/4) -> [partial shift] -> 3x3 stride 2 -> max-pool 7/3 -> 3x3+ReLU, 3x3+ReLU,
+    3x3 -> bilinear upsample -> + 1x1 of the reduced features -> 1x1 (f -> C) -> sigmoid gate.
+    The shift (claim S3) moves ``shift_ratio`` of the f reduced channels by ``shift_px`` pixels:
+    no parameters, no multiply-adds.
+
+    The released ESA crashes on LR inputs under 15x15 (the 7x7 pooling finds too few pixels);
+    here the pooling window shrinks to fit, which leaves inputs of 15x15 and more unchanged and
+    makes any input of at least 3x3 work. Shape: (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, *, shift_ratio: float = 0.0, shift_px: int = 1) -> None:
+        super().__init__()
+        f = channels // 4
+        self.conv1 = nn.Conv2d(channels, f, 1)
+        self.shift = ChannelShift(shift_ratio, shift_px) if shift_ratio > 0 else nn.Identity()
+        self.conv_f = nn.Conv2d(f, f, 1)
+        self.conv_max = nn.Conv2d(f, f, 3, padding=1)
+        self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
+        self.conv3 = nn.Conv2d(f, f, 3, padding=1)
+        self.conv3_ = nn.Conv2d(f, f, 3, padding=1)
+        self.conv4 = nn.Conv2d(f, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        if h < 3 or w < 3:
+            raise ValueError(f"ESA needs inputs of at least 3x3 pixels, got {h}x{w}")
+        c1_ = self.shift(self.conv1(x))
+        c1 = self.conv2(c1_)
+        k = min(7, c1.shape[-2], c1.shape[-1])  # a 7x7 window unless the map is smaller
+        v_max = F.max_pool2d(c1, kernel_size=k, stride=3)
+        v_range = F.relu(self.conv_max(v_max))
+        c3 = F.relu(self.conv3(v_range))
+        c3 = self.conv3_(c3)
+        c3 = F.interpolate(c3, (h, w), mode="bilinear", align_corners=False)
+        return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of an NCHW tensor (each pixel normalised on its own)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+Projector = Literal["acffn", "dw3x3", "pw"]
+
+
+def _projector(kind: Projector, channels: int) -> nn.Module:
+    """Depthwise spatial mixing applied to the Q/K/V maps after their 1x1 projection."""
+    if kind == "acffn":  # asymmetric-conv feed-forward projector: 1x3 -> GELU -> 3x1 (claim S2)
+        return nn.Sequential(
+            nn.Conv2d(channels, channels, (1, 3), padding=(0, 1), groups=channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, (3, 1), padding=(1, 0), groups=channels),
+        )
+    if kind == "dw3x3":  # Restormer / DLGSANet projector
+        return nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+    if kind == "pw":  # 1x1 only
+        return nn.Identity()
+    raise ValueError(f"projector must be 'acffn', 'dw3x3' or 'pw', got {kind!r}")
+
+
+class GlobalAttention(nn.Module):
+    """Channel-wise ("transposed") self-attention with a compressed Q/K/V width (SAFDNet's GAU).
+
+    LN -> 1x1 (C -> 3C', C' = C / compress_ratio) -> projector -> Q, K, V of C' channels each, in
+    ``heads`` groups -> Q, K L2-normalised over the pixels -> A = norm(tau * Q K^T), a
+    (C'/h x C'/h) map per head that every pixel contributes to (hence global, at a cost linear in
+    H*W) -> A V -> 1x1 (C' -> C) -> + input. Restormer's MDTA (Zamir et al., CVPR 2022) with the
+    projector and the compression as the switches of claim S2; ``norm="relu"`` gives DLGSANet's
+    sparse variant.
+
+    Explained in notebooks/08_global_attention.ipynb. Shape: (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        heads: int = 4,
+        compress_ratio: int = 2,
+        projector: Projector = "acffn",
+        norm: Literal["softmax", "relu"] = "softmax",
+    ) -> None:
+        super().__init__()
+        inner = channels // compress_ratio
+        if channels % compress_ratio or inner % heads:
+            raise ValueError(
+                f"GlobalAttention: channels={channels} must divide by compress_ratio="
+                f"{compress_ratio}, and channels/compress_ratio={inner} by heads={heads}"
+            )
+        if norm not in ("softmax", "relu"):
+            raise ValueError(f"attention norm must be 'softmax' or 'relu', got {norm!r}")
+        self.heads, self.inner, self.norm_kind = heads, inner, norm
+        self.norm = LayerNorm2d(channels)
+        self.qkv = nn.Conv2d(channels, 3 * inner, 1)
+        self.projector = _projector(projector, 3 * inner)
+        self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
+        self.proj = nn.Conv2d(inner, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, h, w = x.shape
+        q, k, v = self.projector(self.qkv(self.norm(x))).chunk(3, dim=1)
+        # (B, C', H, W) -> (B, heads, C'/heads, H*W)
+        q, k, v = (t.reshape(b, self.heads, self.inner // self.heads, h * w) for t in (q, k, v))
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        attn = (q @ k.transpose(-2, -1)) * self.temperature  # (B, heads, C'/h, C'/h)
+        attn = attn.softmax(dim=-1) if self.norm_kind == "softmax" else F.relu(attn)
+        out = (attn @ v).reshape(b, self.inner, h, w)
+        return x + self.proj(out)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, inner={self.inner}, norm={self.norm_kind}"
+
+
+def make_attn(kind: Literal["esa", "cca", "none"], channels: int) -> nn.Module:
+    """The attention that closes a distillation block, by name ("none" gives an identity)."""
+    if kind == "esa":
+        return ESA(channels)
+    if kind == "cca":
+        return CCA(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"attention must be 'esa', 'cca' or 'none', got {kind!r}")
