@@ -69,14 +69,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"parameters       {params_deploy:,} (deployed graph)")
     print(f"MACs at 720p     {macs / 1e9:.2f} G  (fvcore; one multiply-add = one MAC)")
     if sw:
-        print("switches (value; choices; paper claim tested)")
+        print("switches:")
         for name, s in sw.items():
-            claim = f"  [{s['claim']}]" if s["claim"] else ""
-            print(f"  {name} = {s['value']!r}; {s['choices']}; {s['doc']}{claim}")
+            value = f"{s['value']:.4g}" if isinstance(s["value"], float) else s["value"]
+            choices = ", ".join(
+                f"{c:.4g}" if isinstance(c, float) else str(c) for c in s["choices"]
+            )
+            print(f"  {name}={value}  (choices: {choices})")
+            print(f"      {s['doc']}")
+            print(f"      tests: {s['claim'] or 'no paper claim (an extra switch)'}")
     else:
         print("switches         none")
     table = module_table(model, torch.zeros(1, 3, *lr_size_for_output(cfg.scale)))
-    if len(table):
+    if len(table) > 1:
+        table = table.assign(
+            macs=(table.macs / 1e9).round(3),
+            params_pct=table.params_pct.round(1),
+            macs_pct=table.macs_pct.round(1),
+        ).rename(columns={"macs": "GMACs", "params_pct": "params %", "macs_pct": "MACs %"})
         print()
         print(table.to_string(index=False))
     return 0

@@ -124,3 +124,52 @@ def test_data_check_missing_set_fails_and_says_where(capsys, tmp_path):
     code, out, err = run(capsys, "data", "check", "urban100", "--data-root", str(tmp_path))
     assert code != 0
     assert "Urban100" in out + err
+
+
+@pytest.mark.parametrize(
+    "model,overrides,params,params_deploy",
+    [
+        ("imdn", [], 715_176, 715_176),
+        ("rfdn", [], 581_952, 581_952),
+        ("lmswn", [], 785_148, 536_316),
+        ("lmswn", ["asym=false"], 536_316, 536_316),
+        # fdc adds 63,360 (spec 6.3), per-channel weights 6 x (96 - 2); deploying folds the
+        # 1x3 + 3x1 kernels: 6 blocks x 3 stages x 2 x 48 x 48 x 3 = 248,832
+        ("lmswn", ["distill=fdc", "weights=channel"], 849_072, 849_072 - 248_832),
+        ("safdnet", ["shift_ratio=0"], 489_672, 489_672),
+        ("safdnet", ["compress_ratio=4"], 473_904, 473_904),
+    ],
+)
+def test_info_json_counts_for_models_and_switches(capsys, model, overrides, params, params_deploy):
+    argv = ["info", "--model", model, "--scale", "4", "--json"]
+    for item in overrides:
+        argv += ["--set", item]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    info = json.loads(out)
+    assert (info["params"], info["params_deploy"]) == (params, params_deploy)
+    if overrides == ["asym=false"]:
+        assert info["switches"]["asym"] == {"value": False, "choices": [True, False]}
+
+
+def test_info_json_lists_every_switch_with_its_choices(capsys):
+    _, out, _ = run(capsys, "info", "--model", "safdnet", "--scale", "2", "--json")
+    sw = json.loads(out)["switches"]
+    assert sw["global_attn"] == {"value": "acffn", "choices": ["acffn", "dw3x3", "pw", "none"]}
+    assert sw["compress_ratio"] == {"value": 2, "choices": [2, 1, 4]}
+    assert set(sw) == {"global_attn", "compress_ratio", "shift_ratio", "shift_px", "distill",
+                       "attn_norm"}  # fmt: skip
+
+
+def test_info_text_names_the_claim_each_switch_tests(capsys):
+    code, out, _ = run(capsys, "info", "--model", "lmswn", "--scale", "4")
+    assert code == 0
+    assert "785,148 (training graph)" in out and "536,316 (deployed graph)" in out
+    assert "tests: L2: strengthened square convolution" in out
+    assert "blocks.0" in out and "DistillWeightBlock" in out  # the per-module table
+
+
+def test_info_bad_switch_value_lists_choices(capsys):
+    code, _, err = run(capsys, "info", "--model", "lmswn", "--scale", "4", "--set", "head=conv9")
+    assert code == 2
+    assert "choose one of ['pyramid', 'dilated', 'conv3']" in err

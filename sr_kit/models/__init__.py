@@ -11,10 +11,20 @@ from torch import nn
 
 from ..config import CONFIGS, ConfigError, ModelConfig, get_config
 from .bicubic import Bicubic, build_bicubic
+from .checkpoint import CheckpointError, load_model, save_model
 from .nets import build_imdn, build_lmswn, build_rfdn, build_safdnet
 from .trunk import DistillNet
 
-__all__ = ["MODELS", "Bicubic", "DistillNet", "build_model", "deploy"]
+__all__ = [
+    "MODELS",
+    "Bicubic",
+    "CheckpointError",
+    "DistillNet",
+    "build_model",
+    "deploy",
+    "load_model",
+    "save_model",
+]
 
 # Model name -> builder taking its config. Only this registry turns a config into modules.
 MODELS: dict[str, Callable[[Any], nn.Module]] = {
