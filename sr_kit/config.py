@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 
 __all__ = [
     "CONFIGS",
+    "TRAIN_PRESETS",
     "BicubicConfig",
     "ConfigError",
     "IMDNConfig",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelConfig",
     "RFDNConfig",
     "SAFDNetConfig",
+    "TrainConfig",
     "apply_overrides",
     "config_from_dict",
     "config_hash",
@@ -32,6 +34,7 @@ __all__ = [
     "get_config",
     "switch",
     "switches",
+    "train_config",
 ]
 
 SCALES = (2, 3, 4)
@@ -234,6 +237,86 @@ CONFIGS: dict[str, type[ModelConfig]] = {
     "lmswn": LMSWNConfig,
     "safdnet": SAFDNetConfig,
 }
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a network is trained: everything ``fit`` needs besides the model and the data.
+
+    Steps count optimizer updates. The learning rate warms up linearly for ``warmup_steps`` and
+    then follows a cosine to ``min_lr_ratio * learning_rate``. Patches are LR patches; the HR
+    patch is ``patch * scale``. bf16 autocast and channels_last apply on CUDA only.
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    patch: int = 48
+    learning_rate: float = 5e-4
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.01
+    seed: int = 0
+    device: str = "auto"  # auto: cuda > mps > cpu
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile the model
+    val_every: int = 250  # validation PSNR every N steps (0: only at the end)
+    checkpoint_every: int = 250  # 0: only at the end
+    time_budget_s: float = 0.0  # stop (and save) after this many seconds; 0: no limit
+    grad_clip: float = 0.0  # max gradient norm; 0: off
+    lr_halve_every: int = 0  # >0: step decay (x0.5 every N steps) instead of cosine
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "patch")
+        for key in positive:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"train: {key} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"train: learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"train: min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for key in ("warmup_steps", "val_every", "checkpoint_every", "lr_halve_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train: {key} must be >= 0, got {getattr(self, key)}")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith(
+            "cuda:"
+        ):
+            raise ConfigError(
+                f"train: device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+            )
+
+
+# Named training presets. Lengths were sized on the machines named in each comment.
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    # 30-40 s on 2 CPU cores (AMD EPYC, torch 2.13) for the default networks at x4; enough for
+    # RFDN to pass bicubic on the embedded validation images, not to rank networks
+    "quick-cpu": TrainConfig(
+        steps=300, batch_size=8, patch=24, learning_rate=2e-3, warmup_steps=20,
+        val_every=100, checkpoint_every=100, device="cpu", amp=False, channels_last=False,
+    ),
+    # about 5 minutes on one H100-class GPU (time_budget_s caps it)
+    "brief-gpu": TrainConfig(
+        steps=6000, batch_size=32, patch=48, learning_rate=1e-3, warmup_steps=200,
+        val_every=500, checkpoint_every=1000, time_budget_s=300.0,
+    ),
+    # the IMDN schedule (NETWORKS.md section 2): 1M iterations, Adam 2e-4 halved every 200K
+    "paper": TrainConfig(
+        steps=1_000_000, batch_size=16, patch=48, learning_rate=2e-4, warmup_steps=0,
+        lr_halve_every=200_000, val_every=10_000, checkpoint_every=10_000,
+    ),
+}  # fmt: skip
+
+
+def train_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
+    """A training config from a preset name (or the defaults) with field overrides."""
+    if preset is not None and preset not in TRAIN_PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_PRESETS)}")
+    base = TRAIN_PRESETS[preset] if preset else TrainConfig()
+    valid = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in overrides if k not in valid]
+    if unknown:
+        raise ConfigError(f"train: unknown key(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    return dataclasses.replace(base, **overrides)
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:

@@ -87,7 +87,8 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: not a loadable sr-kit model file ({type(err).__name__}: {err})"
         ) from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    # A training checkpoint (sr_kit.train) carries the same keys, so it loads as a model file too.
+    if not isinstance(data, dict) or data.get("format") not in (FORMAT, "sr-kit-train/1"):
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: expected format {FORMAT!r}, found {found!r}")
     for key in ("config", "graph", "state_dict"):
