@@ -1,4 +1,4 @@
-"""The ``sr-kit`` command: ``info``, ``eval`` and ``data`` (more sub-commands come with training).
+"""The ``sr-kit`` command: info, eval, data, train, ablate, results and upscale.
 
 A thin front end: every option maps onto a library call, and model options go through the config
 (``--set key=value``), so the CLI accepts exactly what a notebook can build.
@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, apply_overrides, config_to_dict, get_config, switches
@@ -92,15 +94,41 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_file(path: str) -> Path:
+    """A model file, or a run folder's final model (else its last checkpoint)."""
+    p = Path(path)
+    if p.is_dir():
+        return next(
+            (f for f in (p / "model.pt", p / "checkpoint.pt") if f.exists()), p / "model.pt"
+        )
+    return p
+
+
+def _eval_model(args: argparse.Namespace):
+    """The model to evaluate: from --checkpoint, or built from --model/--scale/--set."""
+    from .models import build_model, load_model
+
+    if args.checkpoint:
+        if args.model or args.set:
+            raise UserError("give either --checkpoint or --model/--set, not both")
+        path = _model_file(args.checkpoint)
+        model = load_model(path, device=args.device)
+        if args.scale and args.scale != model.config.scale:
+            raise UserError(f"{path} is a x{model.config.scale} model, not x{args.scale}")
+        return model, model.config.scale
+    if not (args.model and args.scale):
+        raise UserError("eval needs --checkpoint, or --model and --scale")
+    cfg = _model_from_args(args)
+    return build_model(cfg), cfg.scale
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import resolve_dataset
     from .evaluate import evaluate, summarize, write_csv_atomic
-    from .models import build_model
 
-    cfg = _model_from_args(args)
-    model = build_model(cfg)
-    datasets = [resolve_dataset(d, cfg.scale, data_root=args.data_root) for d in args.data]
-    per_image = evaluate(model, datasets, scale=cfg.scale, device=args.device, progress=True)
+    model, scale = _eval_model(args)
+    datasets = [resolve_dataset(d, scale, data_root=args.data_root) for d in args.data]
+    per_image = evaluate(model, datasets, scale=scale, device=args.device, progress=True)
     summary = summarize(per_image)
     print(
         summary.to_string(
@@ -110,6 +138,153 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.csv:
         path = write_csv_atomic(per_image, args.csv)
         print(f"per-image results: {path}", file=sys.stderr)
+    return 0
+
+
+def _train_config_from_args(args: argparse.Namespace):
+    from .config import train_config
+
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "steps",
+            "batch_size",
+            "patch",
+            "seed",
+            "device",
+            "checkpoint_every",
+            "learning_rate",
+            "val_every",
+        )
+        if getattr(args, key) is not None
+    }
+    if args.time_budget is not None:
+        overrides["time_budget_s"] = args.time_budget
+    if args.compile:
+        overrides["compile"] = True
+    return train_config(args.preset, **overrides)
+
+
+def _init_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    return True
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .experiment import run_training
+
+    cfg = _model_from_args(args)
+    train = _train_config_from_args(args)
+    distributed = _init_distributed()
+    try:
+        out = run_training(
+            cfg, train, data=args.data, val=args.val, eval_sets=args.eval or None,
+            data_root=args.data_root, run_dir=args.run_dir, resume=args.resume,
+            registry=args.registry, command=args.command_line,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print("sr-kit: interrupted; the checkpoint was saved (continue with --resume)",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+    if out.run_id is None:  # a non-zero rank of a distributed run
+        return 0
+    print(f"run {out.run_id}: {out.steps} steps in {out.wall_s:.1f} s on {out.device} "
+          f"({out.status}); model: {out.run_dir / 'model.pt'}")  # fmt: skip
+    for m in out.metrics:
+        print(f"  {m['dataset']:>12}  PSNR_Y {m['psnr_y']:.2f}  SSIM_Y {m['ssim_y']:.4f}")
+    return 0
+
+
+def _parse_grid(items: Sequence[str], cfg) -> dict:
+    from .config import apply_overrides
+
+    grid = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--grid {item!r} must look like key=v1,v2")
+        key, values = item.split("=", 1)
+        # parse each value through the config, so types and choices are checked
+        grid[key] = [getattr(apply_overrides(cfg, [f"{key}={v}"]), key) for v in values.split(",")]
+    return grid
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .ablation import ablate
+    from .evaluate import write_csv_atomic
+
+    cfg = _model_from_args(args)
+    train = _train_config_from_args(args)
+    grid = _parse_grid(args.grid, cfg)
+    table = ablate(
+        cfg, grid, seeds=args.seeds, train=train, data=args.data, val=args.val,
+        eval_sets=args.eval or None, data_root=args.data_root, registry=args.registry,
+        mode="one-at-a-time" if args.one_at_a_time else "product", parallel=args.parallel,
+        command=args.command_line,
+    )  # fmt: skip
+    cols = ["label", "n", "params", "params_deploy"] + [
+        c for c in table.columns if c.startswith("psnr_y/") and c.endswith(("_mean", "_std",
+                                                                             "_delta"))
+    ] + ["within_noise"]  # fmt: skip
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
+    if args.csv:
+        write_csv_atomic(table, args.csv)
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .evaluate import write_csv_atomic
+    from .runs import Registry
+
+    with Registry(args.registry) as reg:
+        frame = reg.frame()
+    if args.model:
+        frame = frame[frame.model == args.model]
+    if frame.empty:
+        print(f"no runs in {args.registry or 'the default registry'}")
+        return 0
+    show = ["id", "created", "model", "scale", "seed", "status", "steps", "wall_s", "device",
+            "params"] + [c for c in frame.columns if c.startswith("psnr_y/")]  # fmt: skip
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(frame[show].round(3).to_string(index=False))
+    if args.csv:
+        write_csv_atomic(frame, args.csv)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plots import params_vs_psnr
+
+        published = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "published.csv")
+        runs = frame.assign(psnr_y=frame.get(f"psnr_y/{args.dataset}"))
+        fig = params_vs_psnr(runs, published, dataset=args.dataset, scale=args.scale)
+        fig.savefig(args.plot, dpi=120, bbox_inches="tight")
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from .upscale import upscale_file
+
+    model_path = _model_file(args.checkpoint)
+    out = upscale_file(model_path, args.input, args.output, tile=args.tile or None,
+                       overlap=args.overlap, device=args.device)  # fmt: skip
+    print(out)
     return 0
 
 
@@ -166,7 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_info)
 
     sp = sub.add_parser("eval", help="PSNR/SSIM on Y (shave = scale) on one or more datasets")
-    model_args(sp)
+    sp.add_argument("--checkpoint", help="a model file or run folder (instead of --model)")
+    sp.add_argument("--model", help="model name, e.g. bicubic")
+    sp.add_argument("--scale", type=int, choices=(2, 3, 4))
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
     sp.add_argument(
         "--data",
         action="append",
@@ -178,6 +356,72 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="cpu", help="torch device (default cpu)")
     root_arg(sp)
     sp.set_defaults(func=cmd_eval)
+
+    def train_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", default="embedded",
+                        help="training HR images: embedded, a named set or a folder")  # fmt: skip
+        sp.add_argument("--val", default="auto",
+                        help="validation set during training (auto: embedded val when training "
+                             "on embedded data)")  # fmt: skip
+        sp.add_argument(
+            "--eval",
+            action="append",
+            metavar="NAME_OR_DIR",
+            help="sets evaluated with the full protocol at the end (repeatable)",
+        )
+        sp.add_argument("--preset", choices=("quick-cpu", "brief-gpu", "paper"))
+        sp.add_argument("--steps", type=int)
+        sp.add_argument("--batch-size", type=int)
+        sp.add_argument("--patch", type=int, help="LR patch size")
+        sp.add_argument("--learning-rate", type=float)
+        sp.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N")
+        sp.add_argument("--seed", type=int)
+        sp.add_argument("--checkpoint-every", type=int)
+        sp.add_argument("--val-every", type=int)
+        sp.add_argument("--time-budget", type=float, help="stop (and save) after this many s")
+        sp.add_argument("--compile", action="store_true", help="torch.compile the model")
+        sp.add_argument("--registry", help="run registry file (default: user data dir)")
+        root_arg(sp)
+
+    sp = sub.add_parser("train", help="a brief training run, recorded in the run registry")
+    model_args(sp)
+    train_args(sp)
+    sp.add_argument("--run-dir", help="checkpoint folder (default runs/<model>-...)")
+    sp.add_argument("--resume", action="store_true", help="continue the checkpoint in --run-dir")
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("ablate", help="switch grid x seeds, reusing finished runs")
+    model_args(sp)
+    train_args(sp)
+    sp.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                    help="switch values to try (repeatable)")  # fmt: skip
+    sp.add_argument("--seeds", type=int, default=3, help="seeds per config (default 3)")
+    sp.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="change one switch at a time instead of every combination",
+    )
+    sp.add_argument("--parallel", type=int, default=1, help="trainings at once (processes)")
+    sp.add_argument("--csv", help="write the summary table")
+    sp.set_defaults(func=cmd_ablate)
+
+    sp = sub.add_parser("results", help="the run registry as a table, CSV or plot")
+    sp.add_argument("--registry", help="run registry file (default: user data dir)")
+    sp.add_argument("--model", help="only this model")
+    sp.add_argument("--csv", help="write every run and field")
+    sp.add_argument("--plot", help="params vs PSNR with the published points (PNG/PDF/SVG)")
+    sp.add_argument("--dataset", default="Set5", help="dataset of the plot (default Set5)")
+    sp.add_argument("--scale", type=int, default=4, help="scale of the plot (default 4)")
+    sp.set_defaults(func=cmd_results)
+
+    sp = sub.add_parser("upscale", help="upscale one image of any size (tiled)")
+    sp.add_argument("--checkpoint", required=True, help="model file or run folder")
+    sp.add_argument("input")
+    sp.add_argument("output")
+    sp.add_argument("--tile", type=int, default=256, help="LR tile size (0: whole image)")
+    sp.add_argument("--overlap", type=int, default=16, help="LR context pixels per tile side")
+    sp.add_argument("--device", default="cpu")
+    sp.set_defaults(func=cmd_upscale)
 
     sp = sub.add_parser("data", help="list or check the named datasets")
     dsub = sp.add_subparsers(dest="data_command", required=True)
@@ -194,13 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sr-kit`` console script; returns the exit status."""
     parser = build_parser()
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
+    args.command_line = "sr-kit " + shlex.join(argv)  # recorded with every run
     from .data import DatasetError, ImageError
+    from .models import CheckpointError
 
     try:
         _threads()
         return args.func(args)
-    except (UserError, ConfigError, DatasetError, ImageError, FileNotFoundError, ValueError) as err:
+    except (UserError, ConfigError, DatasetError, ImageError, CheckpointError, FileExistsError,
+            FileNotFoundError, ValueError) as err:  # fmt: skip
         print(f"sr-kit: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sr-kit info | head`: the reader left; not an error of ours

@@ -296,7 +296,14 @@ def fit(
             n_sum += 1
             completed = done = step + 1
             last = done == cfg.steps
-            over_time = cfg.time_budget_s and time.perf_counter() - t0 >= cfg.time_budget_s
+            over_time = bool(cfg.time_budget_s) and time.perf_counter() - t0 >= cfg.time_budget_s
+            if distributed and cfg.time_budget_s and done % log_every == 0:
+                # every rank must stop at the same step, or DDP's all-reduce would hang
+                flag = torch.tensor(float(over_time), device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                over_time = bool(flag.item())
+            elif distributed:
+                over_time = False
             if done % log_every == 0 or last or over_time:
                 record = {"step": done, "loss": check_finite(done), "lr": opt.param_groups[0]["lr"]}
                 loss_sum.zero_()

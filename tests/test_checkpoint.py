@@ -73,3 +73,13 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path):
     torch.save(data, tmp_path / "badcfg.pt")
     with pytest.raises(CheckpointError, match="stored config is not valid"):
         load_model(tmp_path / "badcfg.pt")
+
+
+def test_provenance_with_non_plain_values_still_loads_safely(tmp_path):
+    model = _small_lmswn()
+    meta = {"torch": torch.__version__, "path": tmp_path, "metrics": [{"psnr": 30.5}]}
+    save_model(model, tmp_path / "m.pt", meta=meta)
+    data = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert data["meta"] == {"torch": str(torch.__version__), "path": str(tmp_path),
+                            "metrics": [{"psnr": 30.5}]}  # fmt: skip
+    assert load_model(tmp_path / "m.pt").config == model.config

@@ -8,6 +8,7 @@ stored config before loading the weights.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -71,7 +72,9 @@ def save_model(
         "config": config_to_dict(cfg),
         "graph": graph,
         "state_dict": state,
-        "meta": dict(meta or {}),
+        # plain JSON types only: weights_only loading refuses any class (even str subclasses
+        # such as torch.__version__)
+        "meta": json.loads(json.dumps(meta or {}, default=str)),
     }
     return atomic_torch_save(data, path)
 
