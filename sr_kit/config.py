@@ -245,7 +245,8 @@ class TrainConfig:
 
     Steps count optimizer updates. The learning rate warms up linearly for ``warmup_steps`` and
     then follows a cosine to ``min_lr_ratio * learning_rate``. Patches are LR patches; the HR
-    patch is ``patch * scale``. bf16 autocast and channels_last apply on CUDA only.
+    patch is ``patch * scale``. The defaults (bf16 autocast, channels_last) are for CUDA; the
+    quick-cpu preset turns both off.
     """
 
     steps: int = 1000
@@ -256,8 +257,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     seed: int = 0
     device: str = "auto"  # auto: cuda > mps > cpu
-    amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # on CUDA
+    amp: bool = True  # bf16 autocast (made for CUDA; works on CPU, usually slower there)
+    channels_last: bool = True  # NHWC memory layout (faster convs on CUDA tensor cores)
     compile: bool = False  # torch.compile the model
     val_every: int = 250  # validation PSNR every N steps (0: only at the end)
     checkpoint_every: int = 250  # 0: only at the end
