@@ -48,6 +48,10 @@ def channel_shift(x: Tensor, ratio: float = 1 / 3, px: int = 1) -> Tensor:
         src = x[:, start : start + n]
         dst = torch.zeros_like(src)
         sy, sx = dy * px, dx * px
+        if abs(sy) >= h or abs(sx) >= w:  # shifted entirely out of the image: all zeros
+            out[:, start : start + n] = dst
+            start += n
+            continue
         # dst[y, x] = src[y - sy, x - sx] where that source pixel exists
         dst[..., max(sy, 0) : h + min(sy, 0), max(sx, 0) : w + min(sx, 0)] = src[
             ..., max(-sy, 0) : h + min(-sy, 0), max(-sx, 0) : w + min(-sx, 0)

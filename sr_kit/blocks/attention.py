@@ -132,6 +132,11 @@ class GlobalAttention(nn.Module):
         norm: Literal["softmax", "relu"] = "softmax",
     ) -> None:
         super().__init__()
+        if heads < 1 or compress_ratio < 1:
+            raise ValueError(
+                f"GlobalAttention: heads and compress_ratio must be >= 1, got heads={heads}, "
+                f"compress_ratio={compress_ratio}"
+            )
         inner = channels // compress_ratio
         if channels % compress_ratio or inner % heads:
             raise ValueError(
