@@ -128,13 +128,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     model, scale = _eval_model(args)
     datasets = [resolve_dataset(d, scale, data_root=args.data_root) for d in args.data]
-    per_image = evaluate(model, datasets, scale=scale, device=args.device, progress=True)
+    per_image = evaluate(model, datasets, scale=scale, device=args.device, progress=True,
+                         lpips=args.lpips)  # fmt: skip
     summary = summarize(per_image)
-    print(
-        summary.to_string(
-            index=False, formatters={"PSNR_Y": "{:.2f}".format, "SSIM_Y": "{:.4f}".format}
-        )
-    )
+    formats = {"PSNR_Y": "{:.2f}".format, "SSIM_Y": "{:.4f}".format, "LPIPS": "{:.4f}".format}
+    print(summary.to_string(index=False, formatters=formats))
     if args.csv:
         path = write_csv_atomic(per_image, args.csv)
         print(f"per-image results: {path}", file=sys.stderr)
@@ -354,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--csv", help="write one row per image: dataset,image,scale,psnr_y,ssim_y")
     sp.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    sp.add_argument(
+        "--lpips",
+        action="store_true",
+        help="also LPIPS (needs the lpips package and its weights; never downloads)",
+    )
     root_arg(sp)
     sp.set_defaults(func=cmd_eval)
 
@@ -442,13 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = "sr-kit " + shlex.join(argv)  # recorded with every run
     from .data import DatasetError, ImageError
+    from .metrics import LpipsUnavailable
     from .models import CheckpointError
 
     try:
         _threads()
         return args.func(args)
     except (UserError, ConfigError, DatasetError, ImageError, CheckpointError, FileExistsError,
-            FileNotFoundError, ValueError) as err:  # fmt: skip
+            FileNotFoundError, ValueError, LpipsUnavailable) as err:  # fmt: skip
         print(f"sr-kit: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sr-kit info | head`: the reader left; not an error of ours

@@ -49,10 +49,25 @@ def evaluate(
     scale: int,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    lpips: bool | None = False,
 ) -> pd.DataFrame:
-    """Per-image PSNR_Y/SSIM_Y of ``model`` on each dataset; columns ``PER_IMAGE_COLUMNS``."""
+    """Per-image PSNR_Y/SSIM_Y of ``model`` on each dataset; columns ``PER_IMAGE_COLUMNS``.
+
+    ``lpips``: True adds an ``lpips`` column (an error says how to enable it when the package or
+    its weights are missing); None adds it only when LPIPS is available; False never.
+    """
     import pandas as pd
     from tqdm.auto import tqdm
+
+    from .metrics import LpipsUnavailable, lpips_distance, lpips_model
+
+    lpips_net = None
+    if lpips or lpips is None:
+        try:
+            lpips_net = lpips_model()
+        except LpipsUnavailable:
+            if lpips:
+                raise
 
     model = model.eval().to(device)
     rows = []
@@ -73,15 +88,24 @@ def evaluate(
                     "scale": scale,
                     "psnr_y": psnr_y(sr, pair.hr, scale),
                     "ssim_y": ssim_y(sr, pair.hr, scale),
+                    **(
+                        {"lpips": lpips_distance(sr, pair.hr, scale, lpips_net)}
+                        if lpips_net is not None
+                        else {}
+                    ),
                 }
             )
-    return pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
+    columns = PER_IMAGE_COLUMNS + (["lpips"] if lpips_net is not None else [])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, scale): image count and mean PSNR_Y / SSIM_Y."""
     g = per_image.groupby(["dataset", "scale"], sort=False)
-    out = g.agg(images=("image", "count"), PSNR_Y=("psnr_y", "mean"), SSIM_Y=("ssim_y", "mean"))
+    extra = {"LPIPS": ("lpips", "mean")} if "lpips" in per_image else {}
+    out = g.agg(
+        images=("image", "count"), PSNR_Y=("psnr_y", "mean"), SSIM_Y=("ssim_y", "mean"), **extra
+    )
     return out.reset_index()
 
 

@@ -172,11 +172,13 @@ def run_training(
         if main:
             model.eval()
             datasets = [resolve_dataset(name, scale, data_root=data_root) for name in eval_sets]
-            per_image = evaluate(model, datasets, scale=scale, device=device, progress=progress)
+            per_image = evaluate(model, datasets, scale=scale, device=device, progress=progress,
+                                 lpips=None)  # LPIPS recorded when it is installed  # fmt: skip
             for ds_name, group in per_image.groupby("dataset", sort=False):
                 metrics.append({
                     "dataset": ds_name, "psnr_y": float(group.psnr_y.mean()),
                     "ssim_y": float(group.ssim_y.mean()), "images": len(group),
+                    "lpips": float(group.lpips.mean()) if "lpips" in group else None,
                 })  # fmt: skip
             meta = {
                 "run_id": run_id, "data": data, "train": dataclasses.asdict(train),

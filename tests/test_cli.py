@@ -173,3 +173,34 @@ def test_info_bad_switch_value_lists_choices(capsys):
     code, _, err = run(capsys, "info", "--model", "lmswn", "--scale", "4", "--set", "head=conv9")
     assert code == 2
     assert "choose one of ['pyramid', 'dilated', 'conv3']" in err
+
+
+def test_eval_lpips_without_the_package_says_how_to_enable_it(capsys, monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lpips", None)  # as if not installed
+    folder = _image_folder(tmp_path)
+    code, _, err = run(capsys, "eval", "--model", "bicubic", "--scale", "2", "--data",
+                       str(folder), "--lpips")  # fmt: skip
+    assert code == 2 and "pip install lpips" in err and "never downloads" in err
+
+
+def test_eval_lpips_column_when_available(monkeypatch, tmp_path):
+    """With a stand-in LPIPS network the per-image table gains an lpips column."""
+    import torch
+
+    import sr_kit.metrics as metrics
+    from sr_kit.data import image_folder
+    from sr_kit.evaluate import evaluate, summarize
+    from sr_kit.models import build_model
+
+    class FakeLpips(torch.nn.Module):
+        def forward(self, a, b):  # mean absolute difference in [-1, 1] units
+            return (a - b).abs().mean().view(1, 1, 1, 1)
+
+    monkeypatch.setattr(metrics, "lpips_model", lambda net="alex": FakeLpips())
+    ds = image_folder(_image_folder(tmp_path), 2)
+    table = evaluate(build_model("bicubic", scale=2), [ds], scale=2, progress=False, lpips=None)
+    assert list(table.columns) == ["dataset", "image", "scale", "psnr_y", "ssim_y", "lpips"]
+    assert (table.lpips > 0).all() and (table.lpips < 0.2).all()
+    assert "LPIPS" in summarize(table).columns
