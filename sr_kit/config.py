@@ -31,6 +31,7 @@ __all__ = [
     "config_from_dict",
     "config_hash",
     "config_to_dict",
+    "field_choices",
     "get_config",
     "switch",
     "switches",
@@ -59,7 +60,8 @@ def switch(default: Any, doc: str, *, claim: str = "", choices: tuple | None = N
     )
 
 
-def _field_choices(f: dataclasses.Field, hint: Any) -> tuple | None:
+def field_choices(f: dataclasses.Field, hint: Any) -> tuple | None:
+    """The allowed values of a config field: declared choices, bool, or a Literal's values."""
     if f.metadata.get("choices") is not None:
         return tuple(f.metadata["choices"])
     if hint is bool:
@@ -81,7 +83,7 @@ class ModelConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             hint = hints[f.name]
-            choices = _field_choices(f, hint)
+            choices = field_choices(f, hint)
             if f.name == "scale":
                 choices = SCALES
             if choices is not None and value not in choices:
@@ -347,7 +349,7 @@ def switches(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
         if f.metadata.get("switch"):
             out[f.name] = {
                 "value": getattr(cfg, f.name),
-                "choices": list(_field_choices(f, hints[f.name]) or ()),
+                "choices": list(field_choices(f, hints[f.name]) or ()),
                 "doc": f.metadata["doc"],
                 "claim": f.metadata["claim"],
             }
@@ -361,7 +363,7 @@ _FALSE = {"false", "0", "no", "off"}
 def _parse_value(cls: type[ModelConfig], key: str, text: str) -> Any:
     hint = typing.get_type_hints(cls)[key]
     f = next(f for f in dataclasses.fields(cls) if f.name == key)
-    choices = _field_choices(f, hint)
+    choices = field_choices(f, hint)
     base = _base_type(hint)
     try:
         if base is bool:
