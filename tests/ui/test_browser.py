@@ -1,0 +1,136 @@
+"""The ablation notebook in a real browser: JupyterLab + Debian Chromium driven by Playwright.
+
+Run with ``make test-browser`` (it installs chromium and playwright when missing). The server
+serves a temporary copy of ``notebooks/`` (JupyterLab autosaves, and the committed outputs must not
+change) on 127.0.0.1 with a token, from isolated Jupyter config/runtime/settings folders. The test
+runs ``11_ablations``, flips a switch, checks the parameter readout, presses Train (quick mode) and
+waits for the new table row, then saves a screenshot to ``tests/ui/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "tests" / "ui" / "artifacts"
+TOKEN = "sr-kit-browser-test"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]  # fmt: skip
+
+
+def _requirements() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (make test-browser installs it)"
+    if not Path(CHROMIUM).exists():
+        return "Debian's chromium is not installed (make test-browser installs it as root)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    missing = _requirements()
+    if missing:
+        pytest.skip(missing)
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(REPO / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))  # fmt: skip
+    settings = root / "settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    # no "get notified about Jupyter news?" toast over the page
+    (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    ).write_text(json.dumps({"fetchNews": "false"}))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"),
+           "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"), "SR_KIT_QUICK": "1",
+           "SR_KIT_THREADS": "2"}  # fmt: skip
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={TOKEN}",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+    ]
+    log = open(root / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield url
+    proc.terminate()  # the kernels go with the server
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_ablation_notebook_panel_in_jupyterlab(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    t0 = time.time()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{lab}/lab/tree/notebooks/11_ablations.ipynb?reset&token={TOKEN}")
+        idle = page.get_by_text("| Idle")
+        expect(idle).to_be_visible(timeout=90_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        readout = page.locator(".sr-kit-readout").first
+        expect(readout).to_contain_text("params: 785,148", timeout=120_000)
+        expect(idle).to_be_visible(timeout=240_000)  # every cell has run
+        assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                            ).filter(has_text="Traceback").count() == 0  # fmt: skip
+
+        # flip claim L2 off: the readout follows through the kernel
+        page.get_by_role("checkbox", name="asym").first.click()
+        expect(readout).to_contain_text("params: 536,316 (−248,832 vs full)", timeout=30_000)
+        expect(readout).to_contain_text("params (deployed): 536,316")
+
+        # train this setting (quick mode) and wait for its row in the ablation table
+        page.get_by_role("button", name="Train").first.click()
+        table = page.locator(".widget-html table").first
+        expect(table).to_contain_text("asym=False", timeout=300_000)
+        page.locator(".sr-kit-readout").first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "ablation_panel.png"
+        page.screenshot(path=str(shot), full_page=False)
+        browser.close()
+    print(f"browser test: {time.time() - t0:.0f} s; screenshot {shot}")
+    assert shot.stat().st_size > 10_000
