@@ -1,4 +1,4 @@
-"""The ``sr-kit`` command: info, eval, data, train, ablate, results and upscale.
+"""The ``sr-kit`` command: info, eval, data, train, ablate, results, upscale and exercises.
 
 A thin front end: every option maps onto a library call, and model options go through the config
 (``--set key=value``), so the CLI accepts exactly what a notebook can build.
@@ -320,6 +320,16 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_exercises_release(args: argparse.Namespace) -> int:
+    from .exercises.release import DEFAULT_SRC, release
+
+    written = release(Path(args.src) if args.src else DEFAULT_SRC, Path(args.out))
+    for path in written:
+        print(path)
+    print(f"{len(written)} student notebooks (solutions removed, outputs cleared)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     p = argparse.ArgumentParser(prog="sr-kit", description=__doc__.splitlines()[0])
@@ -435,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--overlap", type=int, default=16, help="LR context pixels per tile side")
     sp.add_argument("--device", default="cpu")
     sp.set_defaults(func=cmd_upscale)
+
+    sp = sub.add_parser("exercises", help="classroom exercises (instructors)")
+    esub = sp.add_subparsers(dest="exercises_command", required=True)
+    er = esub.add_parser("release", help="write the student versions of the exercise notebooks")
+    er.add_argument("--out", required=True, help="folder for the student notebooks")
+    er.add_argument("--src", help="folder of *_solution.ipynb (default notebooks/exercises)")
+    er.set_defaults(func=cmd_exercises_release)
 
     sp = sub.add_parser("data", help="list or check the named datasets")
     dsub = sp.add_subparsers(dest="data_command", required=True)

@@ -204,3 +204,15 @@ def test_eval_lpips_column_when_available(monkeypatch, tmp_path):
     assert list(table.columns) == ["dataset", "image", "scale", "psnr_y", "ssim_y", "lpips"]
     assert (table.lpips > 0).all() and (table.lpips < 0.2).all()
     assert "LPIPS" in summarize(table).columns
+
+
+def test_exercises_release_writes_student_versions(capsys, tmp_path):
+    code, out, _ = run(capsys, "exercises", "release", "--out", str(tmp_path / "class"))
+    assert code == 0
+    written = sorted(p.name for p in (tmp_path / "class").glob("*.ipynb"))
+    assert len(written) >= 6 and all(not n.endswith("_solution.ipynb") for n in written)
+    for path in (tmp_path / "class").glob("*.ipynb"):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
+    code, _, err = run(capsys, "exercises", "release", "--out", "notebooks/exercises")
+    assert code == 2 and "refusing" in err

@@ -1,0 +1,40 @@
+"""Classroom exercises: checkers for the notebooks in ``notebooks/exercises`` and the generator of
+their student versions.
+
+* :mod:`sr_kit.exercises.checks`: one ``check_*`` function per exercise. Each runs deterministic
+  sub-checks of a student's function against the kit, prints ``PASS: ...`` / ``FAIL: ... Hint:
+  ...`` lines and raises at the end if anything failed.
+* :mod:`sr_kit.exercises.release`: ``make_student`` (clear nbgrader-style solution regions) and
+  ``release`` (write the student notebooks of a folder of ``*_solution.ipynb``).
+
+``import sr_kit`` does not import this package, and importing this package imports neither
+torch nor nbformat: the checkers below are loaded from ``checks`` on first use. The release
+functions live in their module (``from sr_kit.exercises.release import make_student, release``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "CheckResult",
+    "check_adaptive_weights",
+    "check_channel_shift",
+    "check_cubic",
+    "check_distill_step",
+    "check_fuse_acb",
+    "check_lmswn_rf",
+    "check_psnr_y",
+    "check_receptive_field",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module(f"{__name__}.checks"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

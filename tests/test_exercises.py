@@ -1,0 +1,678 @@
+"""Classroom exercises: the checkers, the student-version generator and the student notebooks.
+
+The solution notebooks themselves are validated by nbval (``make test`` collects
+``notebooks/``); here the student versions are generated into ``tmp_path`` only and run with
+nbclient, so a student notebook never lands in ``notebooks/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sr_kit.exercises import checks
+from sr_kit.exercises.release import DEFAULT_SRC, main, make_student, release, student_name
+
+REPO = Path(__file__).resolve().parents[1]
+EXERCISES = REPO / "notebooks" / "exercises"
+SOLUTIONS = sorted(EXERCISES.glob("*_solution.ipynb"))
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _grader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+# ---- the reference answers, taken from the solution notebooks themselves ---------------------
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict[str, object]:
+    """Every name defined by the answer cells of the solution notebooks (first code cell run
+    too, for its imports; ``setup`` is not called, so threads and seeds stay as they are)."""
+    names: dict[str, object] = {}
+    with mock.patch("sr_kit.nb.setup", lambda *a, **k: None):
+        for path in SOLUTIONS:
+            ns: dict[str, object] = {"__name__": f"exercise_{path.stem}"}
+            code = [c for c in _read(path).cells if c.cell_type == "code"]
+            exec(compile(code[0].source, f"{path.name}[setup]", "exec"), ns)
+            for cell in code:
+                if _grader(cell).get("solution"):
+                    exec(compile(cell.source, f"{path.name}[answer]", "exec"), ns)
+            names.update({k: v for k, v in ns.items() if not k.startswith("_")})
+    return names
+
+
+def _run_reference(ref, checker, *names, **kw_names):
+    args = [ref[n] for n in names]
+    kwargs = {k: ref[v] for k, v in kw_names.items()}
+    return checker(*args, **kwargs)
+
+
+REFERENCE_CALLS = [
+    (checks.check_channel_shift, ("channel_shift",), {}),
+    (checks.check_fuse_acb, ("fuse_acb",), {}),
+    (checks.check_distill_step, ("distill_step", "params_split1x1", "params_fdc"), {}),
+    (checks.check_adaptive_weights, ("weighted_output", "AdaptiveWeights"), {}),
+    (checks.check_psnr_y, ("rgb_to_y_bt601", "psnr_y_shaved"), {}),
+    (checks.check_cubic, ("cubic", "antialias_weights"), {}),
+    (checks.check_receptive_field, ("receptive_field",), {}),
+    (checks.check_lmswn_rf, ("lmswn_rf",), {}),
+]
+
+
+@pytest.mark.parametrize(
+    "checker,names,kw", REFERENCE_CALLS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_reference_solutions_pass(ref, capsys, checker, names, kw):
+    result = _run_reference(ref, checker, *names, **kw)
+    out = capsys.readouterr().out
+    assert result.passed and result.n_failed == 0 and result.n_checks >= 3
+    assert out.splitlines() == result.lines
+    assert all(line.startswith("PASS: ") for line in result.lines)
+    assert repr(result) == f"{checker.__name__}: all {result.n_checks} checks passed"
+
+
+def test_checkers_leave_the_random_state_alone(ref):
+    torch.manual_seed(123)
+    np.random.seed(123)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    for checker, names, kw in REFERENCE_CALLS:
+        _run_reference(ref, checker, *names, **kw)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+
+
+# ---- plausible wrong answers: each fails with a FAIL line and the right hint ------------------
+
+
+def _shift_with_roll(x, ratio=1 / 3, px=1):
+    from sr_kit.ops import shift_groups
+
+    out, start = x.clone(), 0
+    moves = ((-px, -1), (px, -1), (-px, -2), (px, -2))
+    for n, (shift, dim) in zip(shift_groups(x.shape[1], ratio), moves, strict=True):
+        out[:, start : start + n] = torch.roll(x[:, start : start + n], shift, dim)
+        start += n
+    return out
+
+
+def _fuse_without_branch_bias(square, hor, ver):
+    fused = nn.Conv2d(square.in_channels, square.out_channels, 3, padding=1)
+    with torch.no_grad():
+        fused.weight.copy_(square.weight)
+        fused.weight[:, :, 1:2, :] += hor.weight
+        fused.weight[:, :, :, 1:2] += ver.weight
+        fused.bias.copy_(square.bias)
+    return fused
+
+
+def _fuse_swapped(square, hor, ver):
+    fused = nn.Conv2d(square.in_channels, square.out_channels, 3, padding=1)
+    with torch.no_grad():
+        fused.weight.copy_(square.weight)
+        fused.weight[:, :, :, 1] += hor.weight[:, :, 0, :]
+        fused.weight[:, :, 1, :] += ver.weight[:, :, :, 0]
+        fused.bias.copy_(square.bias)
+    return fused
+
+
+def _fuse_in_place(square, hor, ver):
+    with torch.no_grad():
+        square.weight[:, :, 1:2, :] += hor.weight
+        square.weight[:, :, :, 1:2] += ver.weight
+        for branch in (hor, ver):
+            if branch.bias is not None:
+                square.bias += branch.bias
+    return square
+
+
+def _fuse_without_no_grad(square, hor, ver):
+    fused = nn.Conv2d(square.in_channels, square.out_channels, 3, padding=1)
+    fused.weight.copy_(square.weight)
+    return fused
+
+
+def _y_uint8_gray(img):
+    img = np.asarray(img)
+    if img.ndim == 2:
+        return img  # stays uint8: differences wrap around
+    return img.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255.0 + 16.0
+
+
+def _psnr_uint8(sr, hr, scale):
+    a = _y_uint8_gray(sr)[scale:-scale, scale:-scale]
+    b = _y_uint8_gray(hr)[scale:-scale, scale:-scale]
+    mse = float(np.mean((a - b).astype(np.float64) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def _psnr_no_shave(ref):
+    def psnr(sr, hr, scale):
+        a, b = ref["rgb_to_y_bt601"](sr), ref["rgb_to_y_bt601"](hr)
+        mse = float(np.mean((a - b) ** 2))
+        return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+    return psnr
+
+
+def _cubic_a075(x):
+    a, ax = -0.75, x.abs()
+    near = ((a + 2) * ax**3 - (a + 3) * ax**2 + 1) * (ax <= 1)
+    return near + (a * ax**3 - 5 * a * ax**2 + 8 * a * ax - 4 * a) * ((ax > 1) & (ax <= 2))
+
+
+def _weights_no_antialias(ref):
+    def weights(j, scale):
+        c = (j + 0.5) / scale - 0.5
+        idx = torch.arange(math.floor(c) - 1, math.floor(c) + 3)
+        w = ref["cubic"](c - idx.double())
+        return idx, w / w.sum()
+
+    return weights
+
+
+def _rf_without_dilation(kernel_sizes, dilations=None, strides=None):
+    rf, jump = 1, 1
+    for k, s in zip(kernel_sizes, strides or [1] * len(kernel_sizes), strict=True):
+        rf += (k - 1) * jump
+        jump *= s
+    return rf
+
+
+def _rf_own_stride(kernel_sizes, dilations=None, strides=None):
+    n = len(kernel_sizes)
+    rf, jump = 1, 1
+    for k, d, s in zip(kernel_sizes, dilations or [1] * n, strides or [1] * n, strict=True):
+        jump *= s
+        rf += (k - 1) * d * jump
+    return rf
+
+
+def _lmswn_serial_pyramid(ref):
+    def lmswn_rf(head, stages):
+        heads = {"pyramid": [3, 5, 7], "dilated": [3], "conv3": [3]}
+        dil = {"pyramid": [1, 1, 1], "dilated": [3], "conv3": [1]}
+        return ref["receptive_field"](heads[head] + [3] * stages, dil[head] + [1] * stages)
+
+    return lmswn_rf
+
+
+class _PlainTensors(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lambda_y = torch.ones(1)
+        self.lambda_x = torch.ones(1)
+
+    def forward(self, y, x):
+        return self.lambda_y * y + self.lambda_x * x
+
+
+WRONG = [
+    # (id, checker, arguments (given the reference names), a hint that must be printed)
+    (
+        "roll",
+        checks.check_channel_shift,
+        lambda r: {"channel_shift": _shift_with_roll},
+        "values wrapped around to the opposite border. Hint: use slicing into a zero tensor, "
+        "not torch.roll",
+    ),
+    (
+        "fuse-bias",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": _fuse_without_branch_bias},
+        "you kept only square.bias",
+    ),
+    ("fuse-swapped", checks.check_fuse_acb, lambda r: {"fuse_acb": _fuse_swapped}, "swapped"),
+    ("fuse-in-place", checks.check_fuse_acb, lambda r: {"fuse_acb": _fuse_in_place}, "changed"),
+    (
+        "fuse-no-grad",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": _fuse_without_no_grad},
+        "torch.no_grad()",
+    ),
+    (
+        "slope-0.01",
+        checks.check_distill_step,
+        lambda r: {"distill_step": lambda x, conv, d: F.leaky_relu(conv(x[:, :d]))},
+        "slope is 0.05",
+    ),
+    (
+        "last-channels",
+        checks.check_distill_step,
+        lambda r: {"distill_step": lambda x, conv, d: F.leaky_relu(conv(x[:, -d:]), 0.05)},
+        "*first* d channels",
+    ),
+    (
+        "params-no-bias",
+        checks.check_distill_step,
+        lambda r: {"params_split1x1": lambda c: (c // 4) ** 2, "params_fdc": r["params_fdc"]},
+        "plus b biases",
+    ),
+    (
+        "float-lambdas",
+        checks.check_adaptive_weights,
+        lambda r: {"weighted_output": lambda y, x, ly, lx: float(ly) * y + float(lx) * x},
+        "not float(lambda)",
+    ),
+    (
+        "swapped-lambdas",
+        checks.check_adaptive_weights,
+        lambda r: {"weighted_output": lambda y, x, ly, lx: lx * y + ly * x},
+        "lambda_y weights y",
+    ),
+    (
+        "plain-tensors",
+        checks.check_adaptive_weights,
+        lambda r: {"AdaptiveWeights": _PlainTensors},
+        "wrap them in nn.Parameter",
+    ),
+    (
+        "uint8-y",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y_uint8_gray},
+        "a uint8 result wraps around",
+    ),
+    (
+        "uint8-subtraction",
+        checks.check_psnr_y,
+        lambda r: {"psnr_y_shaved": _psnr_uint8},
+        "did you convert to float before subtracting? uint8 wraps around",
+    ),
+    (
+        "no-shave",
+        checks.check_psnr_y,
+        lambda r: {"psnr_y_shaved": _psnr_no_shave(r)},
+        "shave `scale` pixels from every side",
+    ),
+    (
+        "full-range-y",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": lambda img: np.asarray(img, float) @ [0.299, 0.587, 0.114]},
+        "full-range (JPEG) weights",
+    ),
+    ("a=-0.75", checks.check_cubic, lambda r: {"cubic": _cubic_a075}, "a = -0.75 is OpenCV's"),
+    (
+        "no-antialias",
+        checks.check_cubic,
+        lambda r: {"antialias_weights": _weights_no_antialias(r)},
+        "stretch the kernel (antialiasing)",
+    ),
+    (
+        "rf-no-dilation",
+        checks.check_receptive_field,
+        lambda r: {"receptive_field": _rf_without_dilation},
+        "multiply (k - 1) by d",
+    ),
+    (
+        "rf-own-stride",
+        checks.check_receptive_field,
+        lambda r: {"receptive_field": _rf_own_stride},
+        "own stride only affects the layers after it",
+    ),
+    (
+        "lmswn-serial",
+        checks.check_lmswn_rf,
+        lambda r: {"lmswn_rf": _lmswn_serial_pyramid(r)},
+        "run in parallel",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[w[0] for w in WRONG])
+def test_wrong_answers_fail_with_a_hint(ref, capsys, case):
+    _, checker, arguments, hint = case
+    with pytest.raises(AssertionError, match=r"^\d+ of \d+ checks failed$") as info:
+        checker(**arguments(ref))
+    out = capsys.readouterr().out
+    lines = info.value.result.lines
+    assert out.splitlines() == lines
+    fails = [line for line in lines if line.startswith("FAIL: ")]
+    assert fails and any(hint in line and "Hint: " in line for line in fails), out
+    assert not info.value.result.passed
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+class _StubModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        raise NotImplementedError()
+
+
+ALL_ARGUMENTS = {
+    checks.check_channel_shift: ["channel_shift"],
+    checks.check_fuse_acb: ["fuse_acb"],
+    checks.check_distill_step: ["distill_step", "params_split1x1", "params_fdc"],
+    checks.check_adaptive_weights: ["weighted_output", "AdaptiveWeights"],
+    checks.check_psnr_y: ["rgb_to_y_bt601", "psnr_y_shaved"],
+    checks.check_cubic: ["cubic", "antialias_weights"],
+    checks.check_receptive_field: ["receptive_field"],
+    checks.check_lmswn_rf: ["lmswn_rf"],
+}
+
+
+@pytest.mark.parametrize("checker", list(ALL_ARGUMENTS), ids=lambda c: c.__name__)
+def test_stubs_raise_not_implemented(capsys, checker):
+    args = {n: (_StubModule if n == "AdaptiveWeights" else _stub) for n in ALL_ARGUMENTS[checker]}
+    with pytest.raises(NotImplementedError, match="not implemented yet") as info:
+        checker(**args)
+    out = capsys.readouterr().out
+    assert "is not implemented yet: write the function body" in out
+    result = info.value.result
+    assert result.n_failed == result.n_checks and result.not_implemented
+    # one FAIL line per stub, not one per sub-check
+    assert sum(line.startswith("FAIL: ") for line in result.lines) == len(result.not_implemented)
+
+
+def test_stub_is_named_by_the_function_that_raised(ref, capsys):
+    """lmswn_rf written, receptive_field still a stub: the message names receptive_field."""
+
+    def receptive_field(kernel_sizes, dilations=None, strides=None):
+        raise NotImplementedError()
+
+    def lmswn_rf(head, stages):
+        return receptive_field([7, 1] + [3] * stages)
+
+    with pytest.raises(NotImplementedError, match="receptive_field"):
+        checks.check_lmswn_rf(lmswn_rf)
+    assert "receptive_field is not implemented yet" in capsys.readouterr().out
+
+
+def test_a_stub_next_to_a_wrong_answer_is_an_assertion(ref, capsys):
+    with pytest.raises(AssertionError):
+        checks.check_distill_step(params_split1x1=lambda c: 0, params_fdc=_stub)
+    assert "_stub is not implemented yet" in capsys.readouterr().out
+
+
+def _returns(value):
+    return lambda *args, **kwargs: value
+
+
+BAD_RETURNS = {
+    "None": lambda: None,
+    "str": lambda: "no",
+    "wrong-shape": lambda: torch.zeros(3),
+    "list": lambda: [1, 2],
+    "nan": lambda: float("nan"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_RETURNS))
+@pytest.mark.parametrize("checker", list(ALL_ARGUMENTS), ids=lambda c: c.__name__)
+def test_checkers_never_crash_on_bad_returns(capsys, checker, bad):
+    args = {n: _returns(BAD_RETURNS[bad]()) for n in ALL_ARGUMENTS[checker]}
+    with pytest.raises(AssertionError) as info:
+        checker(**args)
+    assert all(line.startswith(("FAIL: ", "PASS: ")) for line in info.value.result.lines)
+    capsys.readouterr()
+
+
+def test_checkers_report_exceptions_as_failures(capsys):
+    def boom(*args, **kwargs):
+        raise ValueError("bad things")
+
+    with pytest.raises(AssertionError):
+        checks.check_receptive_field(boom)
+    assert "receptive_field raised ValueError: bad things" in capsys.readouterr().out
+
+
+def test_importing_the_kit_does_not_import_the_exercises():
+    code = (
+        "import sys, sr_kit\n"
+        "assert 'sr_kit.exercises' not in sys.modules\n"
+        "import sr_kit.exercises, sr_kit.exercises.release\n"
+        "assert 'sr_kit.exercises.checks' not in sys.modules\n"
+        "assert 'torch' not in sys.modules, 'release must not need torch'\n"
+        "sr_kit.exercises.check_cubic\n"
+        "assert 'sr_kit.exercises.checks' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# ---- the solution notebooks: layout and nbgrader metadata -------------------------------------
+
+
+def test_solution_notebooks_layout():
+    assert len(SOLUTIONS) >= 7
+    assert DEFAULT_SRC == EXERCISES
+    # only solution notebooks under notebooks/exercises: a student version would fail under nbval
+    assert sorted(EXERCISES.glob("*.ipynb")) == SOLUTIONS
+    for path in SOLUTIONS:
+        nb = _read(path)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "env = setup(verbose=False)" in code[0].source, path.name
+        answers = [c for c in code if _grader(c).get("solution")]
+        graded = [c for c in code if _grader(c).get("grade")]
+        assert 1 <= len(answers) <= 3 and len(graded) >= len(answers), path.name
+        ids = [_grader(c)["grade_id"] for c in answers + graded]
+        assert len(set(ids)) == len(ids), path.name
+        for cell in answers:
+            meta = _grader(cell)
+            assert meta == {**meta, "grade": False, "locked": False, "schema_version": 3}
+            # the answer is a function body: the marker is indented, inside a def
+            assert re.search(r"\n {4,}### BEGIN SOLUTION", cell.source), path.name
+        for cell in graded:
+            meta = _grader(cell)
+            assert meta["locked"] and meta["points"] == 1 and meta["schema_version"] == 3
+            assert "nbval-check-output" in cell.metadata.get("tags", [])
+            assert cell.source.startswith("check_"), path.name
+            assert cell.outputs and cell.execution_count, f"{path.name}: run refresh_outputs"
+
+
+# ---- make_student ----------------------------------------------------------------------------
+
+
+def _solution_lines(nb) -> set[str]:
+    """The non-empty lines strictly inside the solution regions of the answer cells."""
+    lines: set[str] = set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if "BEGIN SOLUTION" in line:
+                inside = True
+            elif "END SOLUTION" in line:
+                inside = False
+            elif inside and line.strip():
+                lines.add(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_make_student_clears_every_solution(path):
+    nb = _read(path)
+    before = copy.deepcopy(nb)
+    student = make_student(nb, path.name)
+    assert nb == before  # the solution notebook is not changed
+    assert len(student.cells) == len(nb.cells)
+    hidden = _solution_lines(nb)
+    assert hidden
+    for orig, cell in zip(nb.cells, student.cells, strict=True):
+        assert not any(m in cell.source for m in MARKERS)
+        assert cell.metadata.get("tags") == orig.metadata.get("tags")
+        assert _grader(cell) == _grader(orig)
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            ast.parse(cell.source)  # still valid Python
+        if _grader(cell).get("solution"):
+            assert "raise NotImplementedError()" in cell.source
+            assert not hidden & {line.strip() for line in cell.source.split("\n")}
+        else:
+            assert cell.source == orig.source
+    nbformat.validate(student)
+
+
+def _nb(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def _answer(source, cell_type="code"):
+    make = nbformat.v4.new_code_cell if cell_type == "code" else nbformat.v4.new_markdown_cell
+    cell = make(source)
+    cell.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "q1"}
+    return cell
+
+
+def test_make_student_stub_keeps_indentation_and_text():
+    src = (
+        "class M:\n    def f(self):\n"
+        "        ## BEGIN SOLUTION\n        return 1\n        #### END SOLUTION\n"
+    )
+    md = "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"
+    tests = nbformat.v4.new_code_cell(
+        "assert f()\n### BEGIN HIDDEN TESTS\nassert g()\n### END HIDDEN TESTS"
+    )
+    whole = _answer("x = 42")  # a solution cell without a region is replaced as a whole
+    student = make_student(_nb(_answer(src), _answer(md, "markdown"), tests, whole))
+    assert student.cells[0].source == (
+        "class M:\n    def f(self):\n"
+        "        # YOUR CODE HERE\n        raise NotImplementedError()\n"
+    )
+    assert student.cells[1].source == "Why?\nYOUR ANSWER HERE"
+    assert student.cells[2].source == "assert f()"
+    assert student.cells[3].source == "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+@pytest.mark.parametrize(
+    "source,message",
+    [
+        ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "never closed"),
+        ("def f():\n    return 1\n    ### END SOLUTION\n", "without BEGIN"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\nx\n### END SOLUTION\n", "inside the one"),
+        (
+            "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+            "z = 0  # BEGIN SOLUTION",
+            "line of its own",
+        ),
+    ],
+)
+def test_make_student_refuses_broken_markers(source, message):
+    with pytest.raises(ValueError, match=rf"^09_broken_solution\.ipynb: cell 1 \(q1\).*{message}"):
+        make_student(
+            _nb(nbformat.v4.new_markdown_cell("# hi"), _answer(source)), "09_broken_solution.ipynb"
+        )
+
+
+def test_make_student_refuses_a_region_outside_a_solution_cell():
+    cell = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
+    with pytest.raises(ValueError, match=r"nb\.ipynb: cell 0.*nbgrader\.solution"):
+        make_student(_nb(cell), "nb.ipynb")
+
+
+def test_make_student_matches_nbgrader_when_installed():
+    pytest.importorskip("nbgrader")
+    from nbconvert.preprocessors import ClearOutputPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+    from traitlets.config import Config
+
+    config = Config()
+    config.ClearSolutions.enforce_metadata = False
+    for path in SOLUTIONS:
+        nb = _read(path)
+        theirs = copy.deepcopy(nb)
+        for pre in (ClearSolutions(config=config), ClearHiddenTests(config=config)):
+            theirs, _ = pre.preprocess(theirs, {})
+        theirs, _ = ClearOutputPreprocessor().preprocess(theirs, {})
+        ours = make_student(nb, path.name)
+        assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+
+
+# ---- release -----------------------------------------------------------------------------------
+
+
+def test_release_writes_one_student_notebook_per_solution(tmp_path):
+    out = tmp_path / "release" / "week1"
+    written = release(EXERCISES, out)
+    assert written == [out / student_name(p) for p in SOLUTIONS]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+    assert all(not p.name.endswith("_solution.ipynb") for p in written)
+    for src, dst in zip(SOLUTIONS, written, strict=True):
+        assert _read(dst) == make_student(_read(src), src.name)
+    assert release(EXERCISES, out) == written  # a second release overwrites in place
+
+
+def test_release_refuses_the_solution_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "01_x_solution.ipynb").write_text(SOLUTIONS[0].read_text())
+    for out in (src, src / ".", src / "student"):
+        with pytest.raises(ValueError, match="solution folder"):
+            release(src, out)
+    assert sorted(p.name for p in src.iterdir()) == ["01_x_solution.ipynb"]
+
+
+def test_release_writes_nothing_when_a_notebook_is_broken(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "01_good_solution.ipynb").write_text(SOLUTIONS[0].read_text())
+    nbformat.write(_nb(_answer("### BEGIN SOLUTION\nx = 1")), src / "02_bad_solution.ipynb")
+    with pytest.raises(ValueError, match=r"02_bad_solution\.ipynb: cell 0"):
+        release(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"no \*_solution\.ipynb"):
+        release(empty, tmp_path / "out")
+
+
+def test_release_command_line(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "o"), "--src", str(EXERCISES)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(SOLUTIONS)
+    assert main(["--out", str(EXERCISES)]) == 2
+    assert "refusing" in capsys.readouterr().err
+
+
+# ---- the student notebooks run, and fail exactly at their check cells ---------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_student_notebook_fails_only_at_check_cells(path, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("SR_KIT_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("SR_KIT_QUICK", "1")
+    nb = make_student(_read(path), path.name)
+    NotebookClient(
+        nb,
+        timeout=120,
+        allow_errors=True,
+        record_timing=False,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(EXERCISES)}},
+    ).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    graded = 0
+    for index, cell in enumerate(code):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        is_check = bool(_grader(cell).get("grade"))
+        graded += is_check
+        where = f"{path.name}, code cell {index}: {cell.source[:60]!r}"
+        if is_check:
+            assert [e.ename for e in errors] == ["NotImplementedError"], where
+            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert "is not implemented yet: write the function body" in printed, where
+        else:
+            assert not errors, f"{where}: {[(e.ename, e.evalue) for e in errors]}"
+    assert graded >= 1
+    assert code[-1].execution_count is not None  # the notebook ran to the end
