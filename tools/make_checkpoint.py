@@ -26,7 +26,6 @@ from sr_kit.config import get_config, train_config
 from sr_kit.experiment import git_commit, run_training
 from sr_kit.models import deploy, load_model, save_model
 
-
 NOTE = (
     "metrics: the float32 weights at the end of training; metrics_shipped: this file (float16). "
     "Protocol: Y channel, shave = scale, MATLAB bicubic LR, uint8 SR"
