@@ -22,6 +22,7 @@ from sr_kit.ablation import ablate
 from sr_kit.complexity import device_name
 from sr_kit.config import get_config, train_config
 from sr_kit.experiment import git_commit
+from sr_kit.fileio import atomic_path
 from sr_kit.train import resolve_device
 
 
@@ -60,11 +61,8 @@ def main() -> None:
         })  # fmt: skip
         print(f"parallel={n}: {runs} runs in {wall:.1f} s -> {3600 * runs / wall:.0f} runs/h")
     out = Path(args.out or f"results/ablation_parallel_{device.type}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_csv = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        pd.DataFrame(rows).to_csv(fh, index=False)
-    os.replace(tmp_csv, out)
+    with atomic_path(out) as tmp_csv:
+        pd.DataFrame(rows).to_csv(tmp_csv, index=False)
     print(f"wrote {out}")
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from sr_kit.complexity import count_params, device_name, latency
+from sr_kit.fileio import atomic_path
 from sr_kit.models import build_model, deploy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,19 +101,10 @@ def variants(device: str) -> list[tuple[torch.dtype | None, bool]]:
 
 
 def write_csv_atomic(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # results/*.tmp is git-ignored
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def print_table(rows: list[dict]) -> None:

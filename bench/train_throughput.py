@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from sr_kit.complexity import device_name
 from sr_kit.config import train_config
 from sr_kit.data import embedded_images
 from sr_kit.experiment import git_commit
+from sr_kit.fileio import atomic_path
 from sr_kit.models import build_model
 from sr_kit.sampler import PatchSampler
 from sr_kit.train import fit, resolve_device
@@ -121,11 +120,8 @@ def main() -> None:
             print(f"{name:8s} compiled={compiled!s:5} bare {bare:7.2f} it/s  fit {kit:7.2f} it/s"
                   f"  ratio {kit / bare:.3f}")  # fmt: skip
     out = Path(args.out or f"results/train_throughput_{device.type}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        pd.DataFrame(rows).to_csv(fh, index=False)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     print(f"wrote {out}")
 
 

@@ -7,7 +7,6 @@ Per image: LR (uint8) -> float in [0, 1] -> model -> x255, rounded to uint8 -> P
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .fileio import atomic_path
 from .imresize import to_uint8_tensor
 from .metrics import psnr_y, ssim_y
 
@@ -111,14 +111,6 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a CSV through a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False, float_format="%.6f")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f")
+    return Path(path)

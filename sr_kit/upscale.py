@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .fileio import atomic_path
 from .imresize import to_uint8_tensor
 
 __all__ = ["tile_grid", "upscale_array", "upscale_file"]
@@ -324,13 +324,6 @@ def upscale_file(
         )
     sr = upscale_array(model, lr, tile=tile, overlap=overlap, device=device)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(sr).save(fh, format=fmt)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(dst) as tmp:
+        Image.fromarray(sr).save(tmp, format=fmt)
     return dst

@@ -207,7 +207,7 @@ def test_eval_lpips_column_when_available(monkeypatch, tmp_path):
 
 
 def test_exercises_release_writes_student_versions(capsys, tmp_path):
-    code, out, _ = run(capsys, "exercises", "release", "--out", str(tmp_path / "class"))
+    code, _, _ = run(capsys, "exercises", "release", "--out", str(tmp_path / "class"))
     assert code == 0
     written = sorted(p.name for p in (tmp_path / "class").glob("*.ipynb"))
     assert len(written) >= 6 and all(not n.endswith("_solution.ipynb") for n in written)

@@ -31,12 +31,13 @@ import copy
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+
+from ..fileio import atomic_path
 
 __all__ = ["DEFAULT_SRC", "make_student", "release", "student_name"]
 
@@ -155,15 +156,8 @@ def _write_atomic(path: Path, nb: NotebookNode) -> None:
     text = nbformat.writes(nb)
     if not text.endswith("\n"):
         text += "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def release(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
