@@ -403,7 +403,7 @@ def test_data_root_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("SR_KIT_DATA")
     repo = Path(__file__).resolve().parents[1]
     assert data_root() == repo / "data"  # this checkout has data/ (README, manifests)
-    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "not-a-checkout")
+    monkeypatch.setattr(data.registry, "_REPO_ROOT", tmp_path / "not-a-checkout")
     monkeypatch.chdir(tmp_path)
     assert data_root() == tmp_path / "data"
 
