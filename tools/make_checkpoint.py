@@ -47,11 +47,22 @@ def shipped_metrics(path: Path, eval_sets: list[str], data_root: str | None) -> 
     ]  # fmt: skip
 
 
+def graph_description(cfg) -> str:
+    """What deploying changed in this network (SAFDNet, IMDN and RFDN have nothing to fuse)."""
+    from sr_kit.blocks import AsymConv
+    from sr_kit.models import build_model
+
+    fused = sum(isinstance(m, AsymConv) for m in build_model(cfg).modules())
+    what = f"{fused} AsymConv fused into 3x3 convs" if fused else "nothing to fuse"
+    return f"deployed graph ({what}), float16 weights"
+
+
 def verify(path: Path, eval_sets: list[str], data_root: str | None) -> None:
-    """Add (or refresh) ``metrics_shipped`` in the JSON next to an existing checkpoint."""
+    """Add (or refresh) ``metrics_shipped`` and the graph text in an existing checkpoint's JSON."""
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta["metrics_shipped"] = shipped_metrics(path, eval_sets, data_root)
+    meta["graph"] = graph_description(load_model(path).config)
     meta["note"] = NOTE
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     print(json.dumps(meta["metrics_shipped"], indent=2))
@@ -94,7 +105,7 @@ def main() -> None:
     provenance = {
         "file": f"{stem}.pt",
         "model": args.model, "scale": args.scale, "config": dataclasses.asdict(cfg),
-        "graph": "deploy (AsymConv fused), float16 weights",
+        "graph": graph_description(cfg),
         "params_train": count_params(model), "params_deploy": count_params(fused),
         "data": args.data, "train": dataclasses.asdict(train),
         "steps": out.steps, "wall_s": round(out.wall_s, 1), "status": out.status,
