@@ -207,8 +207,10 @@ class AblationPanel:
 
         lat = ""
         if c.latency_ms is not None:
+            # a ratio, not a difference: timings are noisy, and "0.7x the full model" reads better
+            ratio = "" if c == b else f" ({c.latency_ms / b.latency_ms:.2f}x the full model)"
             lat = (f"<br>CPU latency (deployed, LR {self.latency_lr[1]}x{self.latency_lr[0]}): "
-                   f"{c.latency_ms:.1f} ms")  # fmt: skip
+                   f"{c.latency_ms:.1f} ms{ratio}")  # fmt: skip
         self.readout.value = (
             f"<div class='sr-kit-readout'>params: {c.params:,}{delta(c.params, b.params, '{:,}')}"
             f"<br>params (deployed): {c.params_deploy:,}"

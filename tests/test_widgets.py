@@ -53,6 +53,9 @@ def test_readout_updates_in_place_with_the_difference_to_the_full_model(panel):
 def test_latency_is_measured_when_asked():
     p = AblationPanel(SMALL)
     assert "CPU latency (deployed, LR 160x90): " in p.readout.value
+    assert "x the full model" not in p.readout.value
+    p.controls["head"].value = "conv3"
+    assert "x the full model)" in p.readout.value
 
 
 def test_invalid_combination_shows_an_error_and_disables_train():
