@@ -55,6 +55,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "device_name",
+    "eval_mode",
     "flop_analysis",
     "latency",
     "lr_size_for_output",
@@ -204,7 +205,7 @@ def _import_fvcore() -> type[FlopCountAnalysis]:
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode, then restore every submodule's own ``training`` flag.
 
     Restoring per submodule (rather than ``model.train(old)``) keeps deliberately mixed states
@@ -238,7 +239,7 @@ def flop_analysis(model: nn.Module, inputs: Inputs) -> FlopCountAnalysis:
     analysis.set_op_handle(**_EXTRA_HANDLES)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         analysis.total()  # trace now, inside eval/no_grad; fvcore caches the result
     return analysis
 
@@ -431,7 +432,7 @@ def _placed(
         a.to(device, memory_format=fmt if a.dim() == 4 else torch.preserve_format) for a in args
     )
     if _same_device(_param_device_dtype(model)[0], device) and not channels_last:
-        with _eval_mode(model):
+        with eval_mode(model):
             yield model, args
     else:
         moved = copy.deepcopy(model).to(device, memory_format=fmt).eval()

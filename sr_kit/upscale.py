@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .complexity import eval_mode
 from .fileio import atomic_path
 from .imresize import to_uint8_tensor
 
@@ -101,13 +102,8 @@ def _ready(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
     if current is not None and current != device:
         yield copy.deepcopy(model).to(device).eval()
         return
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
