@@ -230,6 +230,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         cfg, grid, seeds=args.seeds, train=train, data=args.data, val=args.val,
         eval_sets=args.eval or None, data_root=args.data_root, registry=args.registry,
         mode="one-at-a-time" if args.one_at_a_time else "product", parallel=args.parallel,
+        run_root=args.run_root,
         command=args.command_line,
     )  # fmt: skip
     cols = ["label", "n", "params", "params_deploy"] + [
@@ -426,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--parallel", type=int, default=1, help="trainings at once (processes)")
     sp.add_argument("--csv", help="write the summary table")
+    sp.add_argument(
+        "--run-root",
+        default="runs/ablation",
+        help="parent folder of the runs' checkpoints (default runs/ablation)",
+    )
     sp.set_defaults(func=cmd_ablate)
 
     sp = sub.add_parser("results", help="the run registry as a table, CSV or plot")

@@ -89,7 +89,8 @@ def test_ablate_grid_over_seeds_reuses_finished_runs(capsys, tmp_path):
             "--set", "num_blocks=1", "--batch-size", "2", "--patch", "12", "--device", "cpu",
             "--val-every", "0", "--steps", "4", "--grid", "asym=false", "--grid",
             "weights=fixed,none", "--one-at-a-time", "--seeds", "2",
-            "--registry", tmp_path / "r.sqlite", "--csv", tmp_path / "abl.csv"]  # fmt: skip
+            "--registry", tmp_path / "r.sqlite", "--csv", tmp_path / "abl.csv",
+            "--run-root", tmp_path / "runs"]  # fmt: skip
     assert run(capsys, *args)[0] == 0
     table = pd.read_csv(tmp_path / "abl.csv")
     assert list(table.label) == ["base", "asym=False", "weights=fixed", "weights=none"]
@@ -104,5 +105,6 @@ def test_ablate_grid_over_seeds_reuses_finished_runs(capsys, tmp_path):
     assert run(capsys, *args)[0] == 0
     with Registry(tmp_path / "r.sqlite") as r:
         assert len(r) == 8
-    code, _, err = run(capsys, *args[:-4], "--grid", "asym=perhaps")
+    assert len(list((tmp_path / "runs").iterdir())) == 8  # checkpoints went where asked
+    code, _, err = run(capsys, *args[:-6], "--grid", "asym=perhaps")
     assert code == 2 and "asym" in err
