@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sr-kit-installed
 
-.PHONY: install lab test test-browser lint format bench notebooks clean
+.PHONY: install lab app test test-browser lint format bench notebooks clean
 
 # One thread per pytest worker: two workers x two threads on 2 cores runs 2.5x slower.
-TEST_ENV := OMP_NUM_THREADS=1 SR_KIT_THREADS=1 SR_KIT_QUICK=1
+TEST_ENV := OMP_NUM_THREADS=1 SR_KIT_THREADS=1 SR_KIT_QUICK=1 \
+	SR_KIT_REGISTRY=$(CURDIR)/.pytest_cache/sr-kit-runs.sqlite
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
 install: $(STAMP)
@@ -28,13 +29,19 @@ test: install
 	$(BIN)/ruff format --check sr_kit tests bench tools
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile $(NBVAL) -m "not ui" tests notebooks
 
+# The ablation panels as a standalone web app (Voila), on http://127.0.0.1:8866
+app: install
+	@$(BIN)/python -c "import voila" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[app]"
+	$(BIN)/voila notebooks/apps/ablation_app.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
+
 # JupyterLab + Debian chromium + Playwright. Installs what is missing: chromium needs root (apt);
 # without it the test is skipped and says why.
 test-browser: install
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "test-browser: cannot install chromium here (needs root and apt); the test will skip"; }
-	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[browser]"
+	@$(BIN)/python -c "import playwright, voila" 2>/dev/null || \
+		$(BIN)/python -m pip install -q -e ".[browser,app]"
 	$(BIN)/python -m pytest -m ui -p no:xdist -ra tests/ui
 
 lint: install

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -134,3 +135,66 @@ def test_ablation_notebook_panel_in_jupyterlab(lab):
         browser.close()
     print(f"browser test: {time.time() - t0:.0f} s; screenshot {shot}")
     assert shot.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def voila_app(tmp_path_factory):
+    missing = _requirements()
+    if missing:
+        pytest.skip(missing)
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        pytest.skip("voila is not installed (make test-browser installs it)")
+    root = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SR_KIT_QUICK": "1",
+        "SR_KIT_THREADS": "2",
+        "SR_KIT_REGISTRY": str(root / "runs.sqlite"),  # not the user's registry
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        "JUPYTER_RUNTIME_DIR": str(root / "rt"),
+    }
+    cmd = [sys.executable, "-m", "voila", str(REPO / "notebooks" / "apps" / "ablation_app.ipynb"),
+           "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]  # fmt: skip
+    log = open(root / "voila.log", "w")  # noqa: SIM115 (closed in teardown)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/voila/static/", timeout=2)
+            break
+        except urllib.error.HTTPError:
+            break  # the server answers
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("Voila did not start:\n" + (root / "voila.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_ablation_app_in_voila(voila_app):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(voila_app)
+        readout = page.locator(".sr-kit-readout").first
+        expect(readout).to_contain_text("params: 785,148", timeout=120_000)
+        page.get_by_role("checkbox", name="asym").first.click()
+        expect(readout).to_contain_text("params: 536,316 (−248,832 vs full)", timeout=30_000)
+        page.get_by_role("tab", name="SAFDNET").click()
+        expect(page.locator(".sr-kit-readout").nth(1)).to_contain_text("params: 489,672")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "voila_app.png"))
+        browser.close()
