@@ -1,6 +1,36 @@
 """sr-kit: building blocks, evaluation protocol and ablation tools for lightweight super-resolution.
 
-Importing the package pulls in neither matplotlib nor ipywidgets.
+The main entry points are importable from the top level (``sr_kit.build_model`` ...). They load
+on first use, so ``import sr_kit`` stays light: no torch, matplotlib or ipywidgets.
 """
 
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "build_model": "sr_kit.models",
+    "deploy": "sr_kit.models",
+    "load_model": "sr_kit.models",
+    "save_model": "sr_kit.models",
+    "get_config": "sr_kit.config",
+    "train_config": "sr_kit.config",
+    "switches": "sr_kit.config",
+    "imresize": "sr_kit.imresize",
+    "psnr_y": "sr_kit.metrics",
+    "ssim_y": "sr_kit.metrics",
+    "resolve_dataset": "sr_kit.data",
+    "evaluate": "sr_kit.evaluate",
+    "fit": "sr_kit.train",
+    "ablate": "sr_kit.ablation",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sr_kit' has no attribute {name!r}")

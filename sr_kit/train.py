@@ -4,7 +4,7 @@ It takes a model, a batch source (anything with ``sample(batch_size) -> (lr, hr)
 ``PatchSampler``), a ``TrainConfig`` and optional validation pairs. L1 loss, Adam, linear warm-up
 then cosine decay (or step halving). bf16 autocast and channels_last when the config asks (the
 defaults, meant for CUDA; the CPU preset turns them off, and the tests run them on the CPU);
-``torch.compile``; DistributedDataParallel when a process group is initialised (torchrun).
+optional ``torch.compile``; DistributedDataParallel when a process group is initialised (torchrun).
 
 Robustness: checkpoints are written atomically every ``checkpoint_every`` steps and hold only plain
 data (loadable with ``weights_only=True``); ``resume=True`` continues from the last one, and on the

@@ -63,3 +63,18 @@ def test_importing_the_kit_pulls_in_no_plotting_or_widgets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_top_level_names_load_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sr_kit; assert 'torch' not in sys.modules; "
+        "m = sr_kit.build_model('rfdn', scale=2); print(type(m).__name__, sr_kit.__version__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["DistillNet", "0.1.0"]
+    import sr_kit
+
+    assert set(sr_kit.__all__) >= {"build_model", "load_model", "fit", "ablate", "evaluate"}
