@@ -9,7 +9,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it. Names of submodules (imresize, evaluate) are left out:
+# once such a submodule is imported, the package attribute is the module, not the function.
 _LAZY = {
     "build_model": "sr_kit.models",
     "deploy": "sr_kit.models",
@@ -18,11 +19,9 @@ _LAZY = {
     "get_config": "sr_kit.config",
     "train_config": "sr_kit.config",
     "switches": "sr_kit.config",
-    "imresize": "sr_kit.imresize",
     "psnr_y": "sr_kit.metrics",
     "ssim_y": "sr_kit.metrics",
     "resolve_dataset": "sr_kit.data",
-    "evaluate": "sr_kit.evaluate",
     "fit": "sr_kit.train",
     "ablate": "sr_kit.ablation",
 }

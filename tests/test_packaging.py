@@ -77,4 +77,6 @@ def test_top_level_names_load_lazily():
     assert out.stdout.split() == ["DistillNet", "0.1.0"]
     import sr_kit
 
-    assert set(sr_kit.__all__) >= {"build_model", "load_model", "fit", "ablate", "evaluate"}
+    assert set(sr_kit.__all__) >= {"build_model", "load_model", "fit", "ablate"}
+    assert all(callable(getattr(sr_kit, name)) for name in sr_kit._LAZY)
+    assert all(callable(getattr(sr_kit, name)) for name in sr_kit._LAZY)  # also on second access
