@@ -9,6 +9,7 @@ waits for the new table row, then saves a screenshot to ``tests/ui/artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _serve(name: str, cmd: list[str], env: dict, probe: str, log_path: Path):
+    """Start a server, wait until ``probe`` answers (any HTTP status), stop it afterwards."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(probe, timeout=2)
+                    break
+                except urllib.error.HTTPError:
+                    break  # an HTTP error is still an answer
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        pytest.fail(f"{name} did not start:\n" + log_path.read_text()[-3000:])
+                    time.sleep(0.5)
+            yield
+        finally:
+            proc.terminate()  # kernels go with the server
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     missing = _requirements()
@@ -79,26 +106,9 @@ def lab(tmp_path_factory):
         "--allow-root",
         f"--ServerApp.root_dir={root}",
     ]
-    log = open(root / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()  # the kernels go with the server
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with _serve("JupyterLab", cmd, env, f"{url}/api/status?token={TOKEN}", root / "lab.log"):
+        yield url
 
 
 def test_ablation_notebook_panel_in_jupyterlab(lab):
@@ -158,28 +168,9 @@ def voila_app(tmp_path_factory):
     }
     cmd = [sys.executable, "-m", "voila", str(REPO / "notebooks" / "apps" / "ablation_app.ipynb"),
            "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]  # fmt: skip
-    log = open(root / "voila.log", "w")  # noqa: SIM115 (closed in teardown)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/voila/static/", timeout=2)
-            break
-        except urllib.error.HTTPError:
-            break  # the server answers
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("Voila did not start:\n" + (root / "voila.log").read_text()[-3000:])
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with _serve("Voila", cmd, env, f"{url}/voila/static/", root / "voila.log"):
+        yield url
 
 
 def test_ablation_app_in_voila(voila_app):
