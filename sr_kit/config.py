@@ -76,6 +76,7 @@ class ModelConfig:
     """Base of every network config. ``name`` is the registry key of the network."""
 
     name: ClassVar[str] = ""
+    channel_multiple: ClassVar[int] = 1  # `channels`, where a network has it, must divide by this
     scale: int = 4  # upscaling factor: 2, 3 or 4
 
     def __post_init__(self) -> None:
@@ -95,6 +96,12 @@ class ModelConfig:
                 raise ConfigError(f"{self.name}: {f.name} must be an int, got {value!r}")
             if base is int and f.name != "scale" and value < 1:
                 raise ConfigError(f"{self.name}: {f.name} must be >= 1, got {value}")
+        channels = getattr(self, "channels", None)
+        if channels is not None and channels % self.channel_multiple:
+            raise ConfigError(
+                f"{self.name}: channels must divide by {self.channel_multiple}, "
+                f"got channels={channels}"
+            )
 
 
 def _base_type(hint: Any) -> Any:
@@ -118,15 +125,9 @@ class IMDNConfig(ModelConfig):
     """IMDN (Hui et al., ACM MM 2019) as released: 64 channels, 6 IMDBs. A baseline: no switches."""
 
     name: ClassVar[str] = "imdn"
+    channel_multiple: ClassVar[int] = 4  # the C/4 distillation split
     channels: int = 64
     num_blocks: int = 6
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.channels % 4:
-            raise ConfigError(
-                f"imdn: channels must divide by 4 (the C/4 split), got {self.channels}"
-            )
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,9 @@ class RFDNConfig(ModelConfig):
     """RFDN (Liu et al., ECCV-W 2020), rebuilt from the released block: 48 channels, 6 RFDBs."""
 
     name: ClassVar[str] = "rfdn"
+    channel_multiple: ClassVar[int] = 4  # ESA's C/4 reduction
     channels: int = 48
     num_blocks: int = 6
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.channels % 4:
-            raise ConfigError(f"rfdn: channels must divide by 4 (ESA's C/4), got {self.channels}")
 
 
 @dataclass(frozen=True)
@@ -151,6 +148,7 @@ class LMSWNConfig(ModelConfig):
     """
 
     name: ClassVar[str] = "lmswn"
+    channel_multiple: ClassVar[int] = 4  # the C/4 split and ESA
     channels: int = 48
     num_blocks: int = 6
     head: Literal["pyramid", "dilated", "conv3"] = switch(
@@ -177,19 +175,13 @@ class LMSWNConfig(ModelConfig):
         "esa", "attention closing each block (inherited from RFDB)", claim=""
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.channels % 4:
-            raise ConfigError(
-                f"lmswn: channels must divide by 4 (the C/4 split), got {self.channels}"
-            )
-
 
 @dataclass(frozen=True)
 class SAFDNetConfig(ModelConfig):
     """SAFDNet: self-attention feature distillation network (spec: NETWORKS.md section 7)."""
 
     name: ClassVar[str] = "safdnet"
+    channel_multiple: ClassVar[int] = 4  # ESA's C/4 reduction
     channels: int = 48
     num_blocks: int = 6
     heads: int = 4
@@ -224,9 +216,9 @@ class SAFDNetConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         inner = self.channels // self.compress_ratio
-        if self.channels % 4 or self.channels % self.compress_ratio or inner % self.heads:
+        if self.channels % self.compress_ratio or inner % self.heads:
             raise ConfigError(
-                f"safdnet: channels={self.channels} must divide by 4 and by compress_ratio="
+                f"safdnet: channels={self.channels} must divide by compress_ratio="
                 f"{self.compress_ratio}, and channels/compress_ratio={inner} by heads={self.heads}"
             )
 
