@@ -13,7 +13,6 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +20,12 @@ import pandas as pd
 from sr_kit.ablation import ablate
 from sr_kit.complexity import device_name
 from sr_kit.config import get_config, train_config
-from sr_kit.experiment import git_commit
-from sr_kit.fileio import atomic_path
+from sr_kit.evaluate import write_csv_atomic
+from sr_kit.experiment import git_commit, utc_now
 from sr_kit.train import resolve_device
+
+# The switch each timed grid flips (results/ablation_parallel_cpu.csv used lmswn / asym).
+FLIP = {"lmswn": ("asym", False), "safdnet": ("shift_ratio", 0.0)}
 
 
 def main() -> None:
@@ -43,7 +45,10 @@ def main() -> None:
     train = train_config(preset, steps=steps, device=str(device), val_every=0,
                          checkpoint_every=0, time_budget_s=0.0)  # fmt: skip
     base = get_config(args.model, scale=4)
-    grid = {"asym": [False]}  # 2 configs x seeds runs
+    if args.model not in FLIP:
+        p.error(f"--model must be one of {', '.join(FLIP)} (the networks with switches)")
+    key, value = FLIP[args.model]
+    grid = {key: [value]}  # base + one flipped switch: 2 configs x seeds runs
     rows = []
     for n in ns:
         with tempfile.TemporaryDirectory() as tmp:
@@ -57,12 +62,11 @@ def main() -> None:
             "parallel": n, "runs": runs, "steps_per_run": steps, "wall_s": round(wall, 2),
             "runs_per_hour": round(3600 * runs / wall, 1), "model": args.model,
             "device": device_name(device), "cpu_count": os.cpu_count(),
-            "commit": git_commit(), "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "commit": git_commit(), "date": utc_now(),
         })  # fmt: skip
         print(f"parallel={n}: {runs} runs in {wall:.1f} s -> {3600 * runs / wall:.0f} runs/h")
     out = Path(args.out or f"results/ablation_parallel_{device.type}.csv")
-    with atomic_path(out) as tmp_csv:
-        pd.DataFrame(rows).to_csv(tmp_csv, index=False)
+    write_csv_atomic(pd.DataFrame(rows), out)
     print(f"wrote {out}")
 
 

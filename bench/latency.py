@@ -28,12 +28,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
 from sr_kit.complexity import count_params, device_name, latency
+from sr_kit.experiment import utc_now
 from sr_kit.fileio import atomic_path
 from sr_kit.models import build_model, deploy
 
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     common = {
         "torch": torch.__version__,
         "threads": threads,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "commit": git_commit(),
     }
     load = f", load average {_load()}" if _load() else ""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -26,8 +25,8 @@ import torch.nn.functional as F
 from sr_kit.complexity import device_name
 from sr_kit.config import train_config
 from sr_kit.data import embedded_images
-from sr_kit.experiment import git_commit
-from sr_kit.fileio import atomic_path
+from sr_kit.evaluate import write_csv_atomic
+from sr_kit.experiment import git_commit, utc_now
 from sr_kit.models import build_model
 from sr_kit.sampler import PatchSampler
 from sr_kit.train import fit, resolve_device
@@ -115,13 +114,12 @@ def main() -> None:
                 "fit_steps_per_s": round(kit, 3), "ratio": round(kit / bare, 3),
                 "device": device_name(device), "threads": torch.get_num_threads(),
                 "torch": torch.__version__, "commit": git_commit(),
-                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "date": utc_now(),
             })  # fmt: skip
             print(f"{name:8s} compiled={compiled!s:5} bare {bare:7.2f} it/s  fit {kit:7.2f} it/s"
                   f"  ratio {kit / bare:.3f}")  # fmt: skip
     out = Path(args.out or f"results/train_throughput_{device.type}.csv")
-    with atomic_path(out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv_atomic(pd.DataFrame(rows), out)
     print(f"wrote {out}")
 
 

@@ -240,14 +240,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
     if args.csv:
-        import time
-
-        from .experiment import git_commit
+        from .experiment import git_commit, utc_now
 
         provenance = {
             "model": cfg.name, "scale": cfg.scale, "steps": train.steps,
             "batch_size": train.batch_size, "patch": train.patch, "data": args.data,
-            "commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": git_commit(), "date": utc_now(),
             "command": args.command_line,
         }  # fmt: skip
         write_csv_atomic(table.assign(**provenance), args.csv)

@@ -22,7 +22,14 @@ import torch
 from .config import ModelConfig, TrainConfig, config_hash, config_to_dict
 from .runs import Registry
 
-__all__ = ["RunOutcome", "git_commit", "run_training", "train_key", "training_images"]
+__all__ = [
+    "RunOutcome",
+    "git_commit",
+    "run_training",
+    "train_key",
+    "training_images",
+    "utc_now",
+]
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +48,11 @@ def git_commit() -> str:
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def utc_now() -> str:
+    """The current UTC time as recorded in result files, e.g. 2026-11-21T20:52:40Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def train_key(train: TrainConfig, device: str) -> dict[str, Any]:
@@ -184,7 +196,7 @@ def run_training(
                 "run_id": run_id, "data": data, "train": dataclasses.asdict(train),
                 "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
                 "steps": result.steps, "wall_s": result.wall_s, "metrics": metrics,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "date": utc_now(),
             }  # fmt: skip
             save_model(model, run_path / "model.pt", meta=meta)
         status = "done"

@@ -16,14 +16,13 @@ import json
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from sr_kit.complexity import count_params, device_name
 from sr_kit.config import get_config, train_config
-from sr_kit.experiment import git_commit, run_training
+from sr_kit.experiment import git_commit, run_training, utc_now
 from sr_kit.models import deploy, load_model, save_model
 
 NOTE = (
@@ -111,7 +110,7 @@ def main() -> None:
         "steps": out.steps, "wall_s": round(out.wall_s, 1), "status": out.status,
         "device": device_name(out.device), "torch": torch.__version__, "commit": git_commit(),
         "command": "python tools/make_checkpoint.py " + shlex.join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "date": utc_now(),
         "metrics": out.metrics,
         "note": NOTE,
     }  # fmt: skip
