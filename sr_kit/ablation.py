@@ -68,21 +68,28 @@ def _label(cfg: ModelConfig, base: ModelConfig) -> str:
     return ", ".join(diff) if diff else "base"
 
 
-def _worker(job: dict[str, Any]) -> int | None:
-    """Run one training in a worker process (spawned: it imports the kit afresh)."""
-    import torch
-
-    from .config import TrainConfig, config_from_dict
+def _run_job(job: dict[str, Any], registry: Any, progress: bool) -> int | None:
+    """Train one (config, seed) of the grid; a run folder with a checkpoint is resumed."""
+    from .config import config_from_dict
     from .experiment import run_training
 
-    if job["threads"]:
-        torch.set_num_threads(job["threads"])
+    run_dir = job["run_dir"]
     out = run_training(
         config_from_dict(job["config"]), TrainConfig(**job["train"]), data=job["data"],
         val=job["val"], eval_sets=job["eval_sets"], data_root=job["data_root"],
-        run_dir=job["run_dir"], registry=job["registry"], command=job["command"], progress=False,
+        run_dir=run_dir, registry=registry, command=job["command"], progress=progress,
+        resume=os.path.exists(os.path.join(run_dir, "checkpoint.pt")),
     )  # fmt: skip
     return out.run_id
+
+
+def _worker(job: dict[str, Any]) -> int | None:
+    """``_run_job`` in a spawned worker process (it imports the kit afresh)."""
+    import torch
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    return _run_job(job, job["registry"], progress=False)
 
 
 def ablate(
@@ -121,7 +128,7 @@ def ablate(
     Returns:
         The ``summarize_runs`` table.
     """
-    from .experiment import run_training, train_key
+    from .experiment import train_key
     from .train import resolve_device
 
     train = train or TrainConfig()
@@ -157,12 +164,7 @@ def ablate(
             })  # fmt: skip
     if parallel <= 1:
         for job in jobs:
-            run_training(
-                _cfg(job), TrainConfig(**job["train"]), data=data, val=val,
-                eval_sets=eval_sets, data_root=data_root, run_dir=job["run_dir"], registry=reg,
-                command=command, progress=progress, resume=os.path.exists(
-                    os.path.join(job["run_dir"], "checkpoint.pt")),
-            )  # fmt: skip
+            _run_job(job, reg, progress)
     elif jobs:
         import multiprocessing
 
@@ -176,12 +178,6 @@ def ablate(
     if not isinstance(registry, Registry):
         reg.close()
     return summarize_runs(frame, configs, seeds, train_hash=key_hash, data=data, base=base)
-
-
-def _cfg(job: Mapping[str, Any]) -> ModelConfig:
-    from .config import config_from_dict
-
-    return config_from_dict(job["config"])
 
 
 def summarize_runs(

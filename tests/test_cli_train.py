@@ -108,3 +108,18 @@ def test_ablate_grid_over_seeds_reuses_finished_runs(capsys, tmp_path):
     assert len(list((tmp_path / "runs").iterdir())) == 8  # checkpoints went where asked
     code, _, err = run(capsys, *args[:-6], "--grid", "asym=perhaps")
     assert code == 2 and "asym" in err
+
+
+@pytest.mark.slow
+def test_ablate_in_parallel_worker_processes(capsys, tmp_path):
+    """--parallel 2 trains in two spawned processes; both runs land in one registry."""
+    code, _, _ = run(capsys, "ablate", "--model", "lmswn", "--scale", "2", "--set", "channels=8",
+                     "--set", "num_blocks=1", "--batch-size", "2", "--patch", "12", "--device",
+                     "cpu", "--val-every", "0", "--steps", "3", "--grid", "asym=false",
+                     "--seeds", "1", "--parallel", "2", "--registry", tmp_path / "r.sqlite",
+                     "--run-root", tmp_path / "runs", "--csv", tmp_path / "t.csv")  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert list(table.label) == ["base", "asym=False"] and list(table.n) == [1, 1]
+    with Registry(tmp_path / "r.sqlite") as r:
+        assert len(r) == 2 and {r.get(i)["status"] for i in (1, 2)} == {"done"}
