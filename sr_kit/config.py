@@ -289,7 +289,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         steps=300, batch_size=8, patch=24, learning_rate=2e-3, warmup_steps=20,
         val_every=100, checkpoint_every=100, device="cpu", amp=False, channels_last=False,
     ),
-    # about 5 minutes on one H100-class GPU (time_budget_s caps it)
+    # capped at 5 minutes by time_budget_s; 6000 steps is a guess for one GPU, not yet measured
     "brief-gpu": TrainConfig(
         steps=6000, batch_size=32, patch=48, learning_rate=1e-3, warmup_steps=200,
         val_every=500, checkpoint_every=1000, time_budget_s=300.0,
