@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-from .config import ModelConfig, TrainConfig, config_hash, config_to_dict
+from .config import ModelConfig, TrainConfig, config_hash, config_to_dict, diff_label
 from .runs import Registry, default_registry_path, dict_hash
 
 if TYPE_CHECKING:
@@ -55,17 +55,6 @@ def grid_configs(
             seen.add(cfg)
             unique.append(cfg)
     return unique
-
-
-def _label(cfg: ModelConfig, base: ModelConfig) -> str:
-    diff = [
-        f"{f.name}={getattr(cfg, f.name):.4g}"
-        if isinstance(getattr(cfg, f.name), float)
-        else f"{f.name}={getattr(cfg, f.name)}"
-        for f in dataclasses.fields(cfg)
-        if getattr(cfg, f.name) != getattr(base, f.name)
-    ]
-    return ", ".join(diff) if diff else "base"
 
 
 def _run_job(job: dict[str, Any], registry: Any, progress: bool) -> int | None:
@@ -202,7 +191,7 @@ def summarize_runs(
         runs = done[done.config_hash == config_hash(cfg)].sort_values("id")
         runs = runs.drop_duplicates("seed", keep="last")  # the newest run of each seed
         row: dict[str, Any] = {
-            "label": _label(cfg, base), "is_base": cfg == base, "n": len(runs),
+            "label": diff_label(cfg, base), "is_base": cfg == base, "n": len(runs),
             "params": int(runs.params.iloc[0]) if len(runs) else None,
             "params_deploy": int(runs.params_deploy.iloc[0]) if len(runs) else None,
             "macs": int(runs.macs.iloc[0]) if len(runs) else None,

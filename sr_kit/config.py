@@ -31,6 +31,7 @@ __all__ = [
     "config_from_dict",
     "config_hash",
     "config_to_dict",
+    "diff_label",
     "field_choices",
     "get_config",
     "switch",
@@ -394,6 +395,18 @@ def apply_overrides(cfg: ModelConfig, items: typing.Iterable[str]) -> ModelConfi
         _check_keys(cls, [key])
         values[key] = _parse_value(cls, key, text)
     return dataclasses.replace(cfg, **values)
+
+
+def diff_label(cfg: ModelConfig, base: ModelConfig, empty: str = "base") -> str:
+    """``key=value`` for every field where ``cfg`` differs from ``base`` (``empty`` if none)."""
+    diff = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value != getattr(base, f.name):
+            diff.append(
+                f"{f.name}={value:.4g}" if isinstance(value, float) else f"{f.name}={value}"
+            )
+    return ", ".join(diff) or empty
 
 
 def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:

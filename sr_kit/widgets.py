@@ -27,6 +27,7 @@ from .config import (
     ModelConfig,
     TrainConfig,
     config_hash,
+    diff_label,
     field_choices,
     switches,
     train_config,
@@ -265,9 +266,7 @@ class AblationPanel:
         return record
 
     def _label(self, cfg: ModelConfig) -> str:
-        diff = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
-                if getattr(cfg, f.name) != getattr(self.base, f.name)]  # fmt: skip
-        return ", ".join(diff) or "full model"
+        return diff_label(cfg, self.base, empty="full model")
 
     def results(self):
         """The trainings so far, one row per config: n, mean and std of PSNR_Y, params."""
