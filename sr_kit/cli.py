@@ -1,4 +1,4 @@
-"""The ``sr-kit`` command: info, eval, data, train, ablate, results, upscale and exercises.
+"""The ``sr-kit`` command: info, eval, data, train, ablate, results, import, upscale, exercises.
 
 A thin front end: every option maps onto a library call, and model options go through the config
 (``--set key=value``), so the CLI accepts exactly what a notebook can build.
@@ -47,8 +47,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .complexity import count_params, lr_size_for_output, macs_at, module_table
     from .models import build_model, deploy
 
-    cfg = _model_from_args(args)
-    model = build_model(cfg)
+    meta: dict = {}
+    if args.checkpoint:
+        if args.model or args.set:
+            raise UserError("give either --checkpoint or --model/--set, not both")
+        from .config import config_from_dict
+        from .models.checkpoint import read_model_file
+
+        data = read_model_file(_model_file(args.checkpoint))
+        meta = data.get("meta", {})
+        cfg = config_from_dict(data["config"])  # counted on the training graph it rebuilds
+        model = build_model(cfg)
+    elif not (args.model and args.scale):
+        raise UserError("info needs --model and --scale, or --checkpoint")
+    else:
+        cfg = _model_from_args(args)
+        model = build_model(cfg)
     params = count_params(model)
     params_deploy = count_params(deploy(model))
     macs = macs_at(model, cfg.scale)
@@ -63,10 +77,15 @@ def cmd_info(args: argparse.Namespace) -> int:
             "macs_convention": "fvcore: one multiply-add = one MAC; output 1280x720",
             "switches": {k: {"value": v["value"], "choices": v["choices"]} for k, v in sw.items()},
             "config": config_to_dict(cfg),
+            **({"meta": meta} if meta else {}),
         }
         print(json.dumps(out, indent=2))
         return 0
     print(f"model            {cfg.name} x{cfg.scale}")
+    if "imported" in meta:
+        imp = meta["imported"]
+        print(f"imported from    {imp['source_file']} (sha256 {imp['source_sha256'][:12]}..., "
+              f"format {imp['format']})")  # fmt: skip
     print(f"parameters       {params:,} (training graph)")
     print(f"parameters       {params_deploy:,} (deployed graph)")
     print(f"MACs at 720p     {macs / 1e9:.2f} G  (fvcore; one multiply-add = one MAC)")
@@ -285,6 +304,21 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .complexity import count_params
+    from .models.importers import import_weights
+
+    net = import_weights(args.weights, args.out, scale=args.scale, model=args.model)
+    prov = net.provenance
+    print(f"{args.weights}: {prov['format']} ({prov['description']})", file=sys.stderr)
+    shift = ", mean shift inside" if prov["original_mean_shift"] else ""
+    print(f"  -> {net.config.name} x{net.config.scale}, {count_params(net):,} parameters; "
+          f"original input range [0, {prov['original_input_range']:g}]{shift}",
+          file=sys.stderr)  # fmt: skip
+    print(args.out)
+    return 0
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     from .upscale import upscale_file
 
@@ -353,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     sp = sub.add_parser("info", help="parameters, MACs at 720p, switches, per-module table")
-    model_args(sp)
+    sp.add_argument("--model", help="model name, e.g. bicubic")
+    sp.add_argument("--scale", type=int, choices=(2, 3, 4))
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    sp.add_argument("--checkpoint", help="a model file or run folder (instead of --model)")
     sp.add_argument("--json", action="store_true", help="one JSON object instead of text")
     sp.set_defaults(func=cmd_info)
 
@@ -441,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scale", type=int, default=4, help="scale of the plot (default 4)")
     sp.set_defaults(func=cmd_results)
 
+    sp = sub.add_parser("import", help="import the authors' released weights as a kit model file")
+    sp.add_argument("weights", help="the released .pth/.pt file (read with weights_only=True)")
+    sp.add_argument("out", help="the kit model file to write (with provenance)")
+    sp.add_argument("--scale", type=int, choices=(2, 3, 4),
+                    help="which scale of a multi-scale file (e.g. CARN-M)")  # fmt: skip
+    sp.add_argument("--model", help="restrict recognition to this kit model name")
+    sp.set_defaults(func=cmd_import)
+
     sp = sub.add_parser("upscale", help="upscale one image of any size (tiled)")
     sp.add_argument("--checkpoint", required=True, help="model file or run folder")
     sp.add_argument("input")
@@ -478,12 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetError, ImageError
     from .metrics import LpipsUnavailable
     from .models import CheckpointError
+    from .models.importers import ImportError_
 
     try:
         _threads()
         return args.func(args)
     except (UserError, ConfigError, DatasetError, ImageError, CheckpointError, FileExistsError,
-            FileNotFoundError, ValueError, LpipsUnavailable) as err:  # fmt: skip
+            FileNotFoundError, ValueError, LpipsUnavailable, ImportError_) as err:  # fmt: skip
         print(f"sr-kit: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sr-kit info | head`: the reader left; not an error of ours

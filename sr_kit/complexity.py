@@ -193,6 +193,21 @@ _EXTRA_HANDLES: dict[str, Callable[[list[Any], list[Any]], int]] = {
 }
 
 
+# -- DLGSANet's dynamic depthwise conv (sr_kit/blocks/dynamic.py) --
+def _dynamic_dwconv_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """MACs of ``dynamic_dwconv(x, weight)``: k*k per output element, like a depthwise conv.
+
+    The op is a custom autograd function, which fvcore sees as one ``prim::PythonOp`` (its
+    multiply-adds inside would otherwise count 0); weight is (B, G, k, k, H, W).
+    """
+    k_h, k_w = _shape(inputs[1])[2:4]
+    return math.prod(_shape(outputs[0])) * k_h * k_w
+
+
+_EXTRA_HANDLES["prim::PythonOp.DynamicDWConvFunction"] = _dynamic_dwconv_macs
+# -- end DLGSANet --
+
+
 def _import_fvcore() -> type[FlopCountAnalysis]:
     # fvcore.nn's import chain calls torch.jit.script, which recent torch deprecates loudly.
     with warnings.catch_warnings():

@@ -78,6 +78,7 @@ class ModelConfig:
 
     name: ClassVar[str] = ""
     channel_multiple: ClassVar[int] = 1  # `channels`, where a network has it, must divide by this
+    min_channels: ClassVar[int] = 1  # and be at least this
     scale: int = 4  # upscaling factor: 2, 3 or 4
 
     def __post_init__(self) -> None:
@@ -103,6 +104,11 @@ class ModelConfig:
                 f"{self.name}: channels must divide by {self.channel_multiple}, "
                 f"got channels={channels}"
             )
+        if channels is not None and channels < self.min_channels:
+            raise ConfigError(
+                f"{self.name}: channels must be at least {self.min_channels}, "
+                f"got channels={channels}"
+            )
 
 
 def _base_type(hint: Any) -> Any:
@@ -126,17 +132,22 @@ class IMDNConfig(ModelConfig):
     """IMDN (Hui et al., ACM MM 2019) as released: 64 channels, 6 IMDBs. A baseline: no switches."""
 
     name: ClassVar[str] = "imdn"
-    channel_multiple: ClassVar[int] = 4  # the C/4 distillation split
+    min_channels: ClassVar[int] = 4  # int(C/4) distilled channels; any C >= 4 builds
     channels: int = 64
     num_blocks: int = 6
 
 
 @dataclass(frozen=True)
 class RFDNConfig(ModelConfig):
-    """RFDN (Liu et al., ECCV-W 2020), rebuilt from the released block: 48 channels, 6 RFDBs."""
+    """RFDN (Liu et al., ECCV-W 2020), rebuilt from the released block: 48 channels, 6 RFDBs.
+
+    ``channels=50, num_blocks=4`` is E-RFDN, the AIM 2020 release (433,448 parameters at x4).
+    """
 
     name: ClassVar[str] = "rfdn"
-    channel_multiple: ClassVar[int] = 4  # ESA's C/4 reduction
+    # The block takes C // 2 distilled and C // 4 ESA channels, so any C >= 4 builds (the
+    # released E-RFDN has C = 50)
+    min_channels: ClassVar[int] = 4
     channels: int = 48
     num_blocks: int = 6
 
@@ -232,6 +243,230 @@ CONFIGS: dict[str, type[ModelConfig]] = {
     "lmswn": LMSWNConfig,
     "safdnet": SAFDNetConfig,
 }
+
+
+# ---- The family: comparators and relatives, as their official code builds them. ----
+# One section per network module (sr_kit/models/<net>.py holds the matching builders and the
+# importer of the authors' released weights). Each section registers its configs in CONFIGS.
+
+
+# == section: rlfn, bsrn (sr_kit/models/rlfn.py, sr_kit/models/bsrn.py) ==
+@dataclass(frozen=True)
+class RLFNConfig(ModelConfig):
+    """RLFN (Kong et al., CVPR-W 2022; bytedance/RLFN model/rlfn.py) as released: 52 channels,
+    6 residual local feature blocks, a 16-channel ESA, no concatenation of the block outputs."""
+
+    name: ClassVar[str] = "rlfn"
+    min_channels: ClassVar[int] = 2  # block="rfdb" distils C // 2 channels
+    channels: int = 52
+    num_blocks: int = 6
+    esa_channels: int = 16  # ESA's reduced width f, fixed in RLFN (not C / 4)
+    block: Literal["rlfb", "rfdb"] = switch(
+        "rlfb",
+        "block: RLFB (3x3+LReLU three times, one residual, 1x1, ESA) or RFDN's RFDB (a 1x1 "
+        "distillation tap per stage, concatenated) in the same trunk",
+        claim="RLFN: residual local features instead of RFDB's hierarchical distillation",
+    )
+    esa: Literal["light", "full", "none"] = switch(
+        "light",
+        "ESA closing each block: RLFN's (one 3x3 after the pooling, no activation), RFDN's "
+        "(three 3x3s with ReLUs) or none",
+        claim="RLFN: a lighter ESA without the conv group after the pooling",
+    )
+
+
+@dataclass(frozen=True)
+class RLFNSConfig(RLFNConfig):
+    """RLFN-S, the small RLFN of the same paper (model/rlfn_s.py): 48 channels, otherwise RLFN."""
+
+    name: ClassVar[str] = "rlfn_s"
+    channels: int = 48
+
+
+@dataclass(frozen=True)
+class BSRNConfig(ModelConfig):
+    """BSRN (Li et al., CVPR-W 2022; xiaom233/BSRN basicsr/archs/BSRN_arch.py) as released:
+    64 channels, 8 ESDBs, every 3x3 a blueprint separable conv (BSConv-U), ESA + CCA."""
+
+    name: ClassVar[str] = "bsrn"
+    min_channels: ClassVar[int] = 4  # ESA's C // 4 reduction
+    channels: int = 64
+    num_blocks: int = 8
+    conv: Literal["bsconv", "dsconv", "conv3"] = switch(
+        "bsconv",
+        "every 3x3 (head, blocks, ESA, trunk): BSConv-U (1x1 then depthwise 3x3), depthwise "
+        "separable (depthwise then 1x1) or a full 3x3 conv",
+        claim="BSRN: blueprint separable convolutions",
+    )
+    attn: Literal["esa+cca", "esa", "cca", "none"] = switch(
+        "esa+cca",
+        "attention closing each ESDB: ESA then CCA, one of them, or none",
+        claim="BSRN: ESA and CCA attention strengthen the separable blocks",
+    )
+
+
+@dataclass(frozen=True)
+class BSRNSConfig(ModelConfig):
+    """BSRN-S, BSRN's NTIRE 2022 challenge model (the repository's RFDNFINALB5 class): 48
+    channels, 5 blocks, BSConv-U with biased pointwise convs, ESA only, each block ending in a
+    learnable per-channel scale and a 1x1 conv."""
+
+    name: ClassVar[str] = "bsrn_s"
+    min_channels: ClassVar[int] = 4  # ESA's C // 4 reduction
+    channels: int = 48
+    num_blocks: int = 5
+    conv: Literal["bsconv", "dsconv", "conv3"] = switch(
+        "bsconv",
+        "every 3x3 of the head, blocks, ESA (but its strided 3x3) and trunk: BSConv-U, "
+        "depthwise separable or a full 3x3 conv",
+        claim="BSRN: blueprint separable convolutions",
+    )
+
+
+CONFIGS["rlfn"] = RLFNConfig
+CONFIGS["rlfn_s"] = RLFNSConfig
+CONFIGS["bsrn"] = BSRNConfig
+CONFIGS["bsrn_s"] = BSRNSConfig
+# == end section: rlfn, bsrn ==
+
+
+# == section: carn (sr_kit/models/carn.py) ==
+@dataclass(frozen=True)
+class CARNConfig(ModelConfig):
+    """CARN (Ahn et al., ECCV 2018; nmhkahn/CARN-pytorch) as released: 64 channels, 3 cascading
+    blocks of 3 residual blocks, local and global 1x1 cascades, mean shift inside.
+
+    ``multi_scale`` builds the x2, x3 and x4 upsamplers of the released (multi-scale) models and
+    runs the one of ``scale``: 1,591,939 parameters, against 1,111,875 single-scale at x4.
+    """
+
+    name: ClassVar[str] = "carn"
+    channels: int = 64
+    num_blocks: int = 3  # cascading blocks
+    units: int = 3  # residual blocks inside each cascading block
+    multi_scale: bool = False  # build x2/x3/x4 upsamplers (the released files), use `scale`'s
+    cascade: Literal["both", "local", "global", "none"] = switch(
+        "both",
+        "1x1 cascades kept: inside each block (local), between blocks (global), both, none "
+        "(plain chain of residual blocks, the paper's ResNet baseline)",
+        claim="CARN: cascading residual connections",
+    )
+
+
+@dataclass(frozen=True)
+class CARNMConfig(CARNConfig):
+    """CARN-M, the mobile CARN (same paper): residual-E blocks with group convolutions, one block
+    reused three times in each cascading block (recursive), group=4 (the released carn_m.pth)."""
+
+    name: ClassVar[str] = "carn_m"
+    channel_multiple: ClassVar[int] = 4  # every `group` choice must divide the channels
+    group: int = switch(
+        4,
+        "groups of the 3x3 convs in the residual-E blocks and the upsampler",
+        claim="CARN-M: group convolution in the efficient residual block",
+        choices=(4, 1, 2),
+    )
+    share: bool = switch(
+        True,
+        "one residual-E block reused for all units of a cascading block (False: separate ones)",
+        claim="CARN-M: recursive cascading block (shared weights)",
+    )
+
+
+CONFIGS["carn"] = CARNConfig
+CONFIGS["carn_m"] = CARNMConfig
+# == end section: carn ==
+
+
+# == section: smsr (sr_kit/models/smsr.py) ==
+@dataclass(frozen=True)
+class SMSRConfig(ModelConfig):
+    """SMSR (Wang et al., CVPR 2021) as released: 64 channels, 5 sparse mask modules of 4 3x3
+    convs each (987,306 / 995,961 / 1,008,078 learnable parameters at x2/x3/x4)."""
+
+    name: ClassVar[str] = "smsr"
+    channel_multiple: ClassVar[int] = 16  # channel attention's C/16 (and the mask branch's C/4)
+    channels: int = 64
+    num_blocks: int = 5
+    convs_per_block: int = 4
+    sparse: bool = switch(
+        True,
+        "a spatial mask per block and a channel mask per conv, learnt with Gumbel softmax (hard "
+        "0/1 at test), plus the sparsity loss; False: the same body computed densely",
+        claim="SMSR: learnt spatial and channel sparse masks skip redundant computation",
+    )
+
+
+CONFIGS["smsr"] = SMSRConfig
+# == end section: smsr ==
+
+
+# == section: dlgsanet (sr_kit/models/dlgsanet.py) ==
+@dataclass(frozen=True)
+class DLGSANetConfig(ModelConfig):
+    """DLGSANet-light (Li et al., ICCV 2023; NeonLeexiang/DLGSANet @ 0974b9a, the options
+    ``train_SISR_ClassicDIV2K_Light_48C4G3B_*``): 48 channels, 4 residual hybrid
+    dynamic-Transformer groups (RHDTGs) of 3 hybrid blocks (HDTBs), mean shift inside;
+    745,188 / 751,683 / 760,776 parameters at x2/x3/x4.
+
+    An HDTB is LN -> MHDLSA (1x1, 7x7 dynamic depthwise conv, 1x1) -> + x, LN -> GDFN -> + x,
+    LN -> SparseGSA (channel attention, ReLU instead of softmax) -> + x, LN -> GDFN -> + x.
+    The official code's head counts become sizes that also divide other widths: 6 attention
+    heads of 8 channels (``head_channels``) and 8 predicted kernels per pixel, each shared by 6
+    channels (``kernel_groups``; its ``idynamic_num_heads=6`` is the channels per kernel).
+    """
+
+    name: ClassVar[str] = "dlgsanet"
+    channel_multiple: ClassVar[int] = 8  # head_channels and kernel_groups (and C/4 predictor)
+    channels: int = 48
+    num_blocks: int = 3  # HDTBs per group
+    num_groups: int = 4  # RHDTGs
+    head_channels: int = 8  # channels per SparseGSA head (48 / 8 = the official 6 heads)
+    kernel_groups: int = 8  # predicted kernels per pixel (48 / 8 = 6 channels share one)
+    local_kernel: int = 7  # size of the dynamic kernel (official window_size; odd)
+    ffn_expansion: int = 2  # GDFN hidden width = ffn_expansion * channels
+    local: Literal["dynamic", "static"] = switch(
+        "dynamic",
+        "local branch: per-pixel predicted depthwise kernels (MHDLSA), or one learned "
+        "depthwise conv (static, the official idynamic=False)",
+        claim="DLGSANet: dynamic local self-attention",
+    )
+    attn_norm: Literal["relu", "softmax"] = switch(
+        "relu",
+        "global channel attention map: ReLU (SparseGSA) or softmax (Restormer's MDTA)",
+        claim="DLGSANet: ReLU sparse global self-attention",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = self.channels
+        if c % self.head_channels or c % self.kernel_groups:
+            raise ConfigError(
+                f"{self.name}: channels={c} must divide by head_channels={self.head_channels} "
+                f"and by kernel_groups={self.kernel_groups}"
+            )
+        if self.local_kernel % 2 == 0:
+            raise ConfigError(f"{self.name}: local_kernel must be odd, got {self.local_kernel}")
+
+
+@dataclass(frozen=True)
+class DLGSANetTinyConfig(DLGSANetConfig):
+    """DLGSANet-tiny: DLGSANet-light with 3 groups of 3 HDTBs at every scale; 565,710 / 572,205 /
+    581,298 parameters at x2/x3/x4.
+
+    The x3 option file is named ``..._Tiny_48C3G4B_..._SRx3_...`` (its experiment ``name`` too),
+    but its ``network_g`` says ``groups: 3, blocks: 3`` (and its comment "48C-3G-3B"), so that
+    file builds 3 x 3 like x2 and x4. ``num_blocks=4`` gives the 3G4B network the name describes
+    (730,899 parameters at x3).
+    """
+
+    name: ClassVar[str] = "dlgsanet_tiny"
+    num_groups: int = 3
+
+
+CONFIGS["dlgsanet"] = DLGSANetConfig
+CONFIGS["dlgsanet_tiny"] = DLGSANetTinyConfig
+# == end section: dlgsanet ==
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,13 @@ def params_vs_psnr(
     x: Literal["params", "macs"] = "params",
     label_col: str = "model",
     device_note: str | None = None,
+    measured: pd.DataFrame | None = None,
 ) -> Figure:
-    """PSNR against model size: the kit's runs beside the published numbers.
+    """PSNR against model size: three kinds of point, each drawn differently.
+
+    Published figures (transcribed, grey squares), the authors' released weights measured by the
+    kit (red diamonds, joined to the published point of the same network by a thin line), and
+    networks trained by the kit (coloured circles, labelled with training length and device).
 
     Args:
         runs: ``Registry.frame()`` output (columns ``scale``, ``params``/``macs``, ``device``,
@@ -81,6 +86,8 @@ def params_vs_psnr(
         device_note: Provenance shown in the title, e.g. ``"kit runs: CPU quick mode"``. The
             devices actually recorded in ``runs`` are always added, so the title cannot claim a
             GPU the runs did not use.
+        measured: ``results/official_weights.csv`` (columns ``method, scale, dataset, params,
+            macs_720p_g, psnr_y``): the released weights as the kit measures them.
     """
     if x not in ("params", "macs"):
         raise ValueError(f"x must be 'params' or 'macs', got {x!r}")
@@ -105,11 +112,17 @@ def params_vs_psnr(
         ys = sel[metric].astype(float)
         ok = xs.notna() & ys.notna()
         labels = sel[label_col].astype(str)[ok]
+        steps = sel["steps"][ok] if "steps" in sel.columns else None
         for i, label in enumerate(dict.fromkeys(labels)):
             mask = labels == label
             gx, gy = xs[ok][mask].to_numpy(), ys[ok][mask].to_numpy()
             n = len(gy)
             std = float(np.std(gy, ddof=1)) if n > 1 else 0.0
+            if steps is not None:  # say how long the kit trained it (the device is in the title)
+                lengths = sorted({int(v) for v in steps[mask].dropna()})
+                if lengths:
+                    span = f"{lengths[0]:,}" + (f"-{lengths[-1]:,}" if len(lengths) > 1 else "")
+                    label = f"{label}, kit: {span} steps"
             ax.errorbar(
                 [float(np.mean(gx))],
                 [float(np.mean(gy))],
@@ -143,6 +156,9 @@ def params_vs_psnr(
                 fx, fy, where="post", color="0.6", ls="--", lw=1, label="published Pareto front"
             )
 
+    if measured is not None and len(measured):
+        _draw_measured(ax, measured, published, dataset=dataset, scale=scale, x=x)
+
     note = device_note or "kit runs"
     dev = ", ".join(devices) if devices else "not recorded"
     ax.set_title(f"{dataset} ×{scale}\n{note} (device: {dev})", fontsize=9)
@@ -153,6 +169,35 @@ def params_vs_psnr(
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _draw_measured(
+    ax: Axes,
+    measured: pd.DataFrame,
+    published: pd.DataFrame | None,
+    *,
+    dataset: str,
+    scale: int,
+    x: str,
+) -> None:
+    """Red diamonds for released weights measured by the kit, tied to their published point."""
+    sel = measured[(measured["scale"] == scale) & (measured["dataset"] == dataset)]
+    if sel.empty:
+        return
+    mx = sel["params"].astype(float) / 1e3 if x == "params" else sel["macs_720p_g"].astype(float)
+    my = sel["psnr_y"].astype(float)
+    ax.scatter(mx, my, marker="D", s=22, color="C3", zorder=4,
+               label="authors' weights, measured by the kit")  # fmt: skip
+    for xi, yi, name in zip(mx, my, sel["method"].astype(str), strict=True):
+        ax.annotate(name, (xi, yi), xytext=(3, -8), textcoords="offset points", fontsize=6,
+                    color="C3")  # fmt: skip
+        if published is None:
+            continue
+        pub = published[(published["method"] == name) & (published["scale"] == scale)
+                        & (published["dataset"] == dataset)]  # fmt: skip
+        if len(pub) and x == "params":
+            ax.plot([float(pub["params"].iloc[0]) / 1e3, xi], [float(pub["psnr"].iloc[0]), yi],
+                    color="C3", lw=0.6, alpha=0.6, zorder=3)  # fmt: skip
 
 
 def training_curves(

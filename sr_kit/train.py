@@ -205,6 +205,9 @@ def fit(
         callbacks: Called with each history record (every ``log_every`` steps and validations).
         log_every: Steps between host reads of the loss (progress, history, NaN check).
 
+    The loss is L1; a model with an ``extra_loss(progress)`` method (progress = step / steps, in
+    [0, 1)) adds what it returns after each forward (a scalar tensor, or None for nothing).
+
     Returns:
         A ``FitResult``; ``status`` is "done" or "time_budget".
 
@@ -252,6 +255,8 @@ def fit(
     if cfg.compile:
         net = torch.compile(net)
     main = _is_main()
+    # A network with a training term of its own (an auxiliary loss) exposes extra_loss(progress)
+    extra_loss = getattr(model, "extra_loss", None)
 
     def autocast():
         if cfg.amp:
@@ -288,6 +293,10 @@ def fit(
                 group["lr"] = cfg.learning_rate * lr_multiplier(step, cfg)
             with autocast():
                 loss = F.l1_loss(net(lr).float(), hr)
+                if extra_loss is not None:  # e.g. SMSR's sparsity term on its last masks
+                    extra = extra_loss(step / cfg.steps)
+                    if extra is not None:
+                        loss = loss + extra.float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:

@@ -185,6 +185,15 @@ ALTERNATIVES: dict[str, tuple] = {
     "channels": (48,),
     "num_blocks": (1, 3),
     "heads": (2, 8),
+    "esa_channels": (8,),  # RLFN's ESA width
+    "convs_per_block": (2,),  # smsr
+    "units": (2,),  # carn, carn_m: residual units per cascading block
+    "multi_scale": (True,),  # carn, carn_m: all three upsamplers
+    "num_groups": (2,),  # dlgsanet: residual groups
+    "head_channels": (4,),  # dlgsanet: channels per attention head
+    "kernel_groups": (4,),  # dlgsanet: predicted kernels per pixel
+    "local_kernel": (5,),  # dlgsanet: dynamic kernel size
+    "ffn_expansion": (1,),  # dlgsanet: GDFN width
 }
 # Fields allowed to have no effect, with the reason. There should be none.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -285,8 +294,8 @@ def test_unknown_key_lists_valid_keys():
         ("lmswn", {"scale": 5}, r"scale=5 is not valid; choose one of \[2, 3, 4\]"),
         ("bicubic", {"scale": 8}, r"choose one of \[2, 3, 4\]"),
         ("lmswn", {"channels": 50}, "channels must divide by 4"),
-        ("imdn", {"channels": 30}, "channels must divide by 4"),
-        ("rfdn", {"channels": 30}, "channels must divide by 4"),
+        ("imdn", {"channels": 3}, "channels must be at least 4, got channels=3"),
+        ("rfdn", {"channels": 2}, "channels must be at least 4, got channels=2"),
         ("safdnet", {"channels": 50}, "must divide by 4"),
         ("safdnet", {"heads": 5}, "by heads=5"),
         ("safdnet", {"channels": 44}, r"channels/compress_ratio=22 by heads=4"),
@@ -302,7 +311,11 @@ def test_bad_values_raise_config_error_listing_choices(name, overrides, pattern)
 
 
 def test_unknown_model_lists_known_models():
-    with pytest.raises(ConfigError, match="known models: bicubic, imdn, lmswn, rfdn, safdnet"):
+    known = (
+        "bicubic, bsrn, bsrn_s, carn, carn_m, dlgsanet, dlgsanet_tiny, imdn, lmswn, rfdn, rlfn, "
+        "rlfn_s, safdnet, smsr"
+    )
+    with pytest.raises(ConfigError, match=f"known models: {known}$"):
         build_model("edsr")
     assert issubclass(ConfigError, ValueError)
 

@@ -252,3 +252,27 @@ def test_crop_comparison_bad_box() -> None:
         crop_comparison(_images(), (40, 0, 16, 16))
     with pytest.raises(ValueError, match="not a ×"):
         crop_comparison({"HR": np.zeros((48, 64)), "odd": np.zeros((20, 30))}, (0, 0, 4, 4))
+
+
+def test_params_vs_psnr_three_kinds_of_point() -> None:
+    runs = _runs().assign(steps=[300, 300, 2000, 300, 300, 300])
+    measured = pd.DataFrame(
+        {
+            "method": ["A", "Z", "A"],
+            "scale": [4, 4, 2],
+            "dataset": ["Set5", "Set5", "Set5"],
+            "params": [110_000, 250_000, 110_000],
+            "macs_720p_g": [11.0, 25.0, 40.0],
+            "psnr_y": [31.05, 30.0, 37.0],
+        }
+    )
+    fig = params_vs_psnr(runs, _published(), measured=measured)
+    ax = fig.axes[0]
+    labels = [c.get_label() for c in _errorbars(ax)]
+    assert labels == ["imdn, kit: 300-2,000 steps (n=3)", "lmswn, kit: 300 steps"]
+    (diamonds,) = [c for c in ax.collections if c.get_label().startswith("authors' weights")]
+    assert diamonds.get_offsets().tolist() == [[110.0, 31.05], [250.0, 30.0]]
+    # the measured A is joined to the published A (100K, 31.0); Z has no published point
+    ties = [ln for ln in ax.lines if ln.get_label().startswith("_") and len(ln.get_xdata()) == 2]
+    assert [ln.get_xdata().tolist() for ln in ties] == [[100.0, 110.0]]
+    assert [ln.get_ydata().tolist() for ln in ties] == [[31.0, 31.05]]

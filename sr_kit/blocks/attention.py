@@ -1,8 +1,10 @@
-"""Attention blocks: CCA (IMDN), ESA with optional partial shift (RFDN, SAFDNet), LayerNorm2d and
-the global (channel-wise, "transposed") self-attention unit of SAFDNet."""
+"""Attention blocks: CCA (IMDN), ESA with optional partial shift (RFDN, SAFDNet; the variants of
+RLFN and BSRN by keyword), LayerNorm2d and the global (channel-wise, "transposed") self-attention
+unit of SAFDNet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -37,6 +39,10 @@ class CCA(nn.Module):
         return x * self.gate(std + mean)
 
 
+def _plain_conv3x3(in_ch: int, out_ch: int, stride: int = 1, padding: int = 1) -> nn.Module:
+    return nn.Conv2d(in_ch, out_ch, 3, stride, padding)
+
+
 class ESA(nn.Module):
     """Enhanced spatial attention (RFANet/RFDN), with SAFDNet's optional partial channel shift.
 
@@ -48,19 +54,52 @@ class ESA(nn.Module):
     The released ESA crashes on LR inputs under 15x15 (the 7x7 pooling finds too few pixels);
     here the pooling window shrinks to fit, which leaves inputs of 15x15 and more unchanged and
     makes any input of at least 3x3 work. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    The other keywords give the ESAs of later networks (defaults: RFDN's ESA above):
+
+    Args:
+        f: Reduced width (default C // 4; RLFN uses 16 at any C).
+        pool_convs: 3x3 convs after the pooling: 3 (``conv_max``, ``conv3``, ``conv3_``, with the
+            activation between them) or 1 (RLFN's lighter ESA: ``conv3`` alone, no activation).
+        act: Activation between the pooled convs: ``relu`` (RFDN, RLFN) or ``gelu`` (BSRN).
+        conv: Builder ``conv(in, out, stride=1, padding=1)`` of the 3x3 convs after the pooling
+            (BSRN: blueprint separable convs, ``sr_kit.blocks.bsconv``); default a plain 3x3.
+        down: The same for the stride-2 3x3 (default: like ``conv``).
     """
 
-    def __init__(self, channels: int, *, shift_ratio: float = 0.0, shift_px: int = 1) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        shift_ratio: float = 0.0,
+        shift_px: int = 1,
+        f: int | None = None,
+        pool_convs: Literal[1, 3] = 3,
+        act: Literal["relu", "gelu"] = "relu",
+        conv: Callable[..., nn.Module] | None = None,
+        down: Callable[..., nn.Module] | None = None,
+    ) -> None:
         super().__init__()
-        f = channels // 4
+        if pool_convs not in (1, 3):
+            raise ValueError(f"ESA pool_convs must be 1 or 3, got {pool_convs!r}")
+        if act not in ("relu", "gelu"):
+            raise ValueError(f"ESA act must be 'relu' or 'gelu', got {act!r}")
+        f = channels // 4 if f is None else f
+        conv = conv or _plain_conv3x3
+        down = down or conv
+        self.act_kind = act
         self.conv1 = nn.Conv2d(channels, f, 1)
         self.shift = ChannelShift(shift_ratio, shift_px) if shift_ratio > 0 else nn.Identity()
         self.conv_f = nn.Conv2d(f, f, 1)
-        self.conv_max = nn.Conv2d(f, f, 3, padding=1)
-        self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
-        self.conv3 = nn.Conv2d(f, f, 3, padding=1)
-        self.conv3_ = nn.Conv2d(f, f, 3, padding=1)
+        # Module order (and so state-dict order) as in the released ESA.
+        self.conv_max = conv(f, f) if pool_convs == 3 else None
+        self.conv2 = down(f, f, stride=2, padding=0)
+        self.conv3 = conv(f, f)
+        self.conv3_ = conv(f, f) if pool_convs == 3 else None
         self.conv4 = nn.Conv2d(f, channels, 1)
+
+    def _act(self, x: Tensor) -> Tensor:
+        return F.relu(x) if self.act_kind == "relu" else F.gelu(x)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -70,11 +109,17 @@ class ESA(nn.Module):
         c1 = self.conv2(c1_)
         k = min(7, c1.shape[-2], c1.shape[-1])  # a 7x7 window unless the map is smaller
         v_max = F.max_pool2d(c1, kernel_size=k, stride=3)
-        v_range = F.relu(self.conv_max(v_max))
-        c3 = F.relu(self.conv3(v_range))
-        c3 = self.conv3_(c3)
+        if self.conv_max is None:  # RLFN: one 3x3, no activation
+            c3 = self.conv3(v_max)
+        else:
+            v_range = self._act(self.conv_max(v_max))
+            c3 = self._act(self.conv3(v_range))
+            c3 = self.conv3_(c3)
         c3 = F.interpolate(c3, (h, w), mode="bilinear", align_corners=False)
         return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+
+    def extra_repr(self) -> str:
+        return f"pool_convs={1 if self.conv_max is None else 3}, act={self.act_kind}"
 
 
 class LayerNorm2d(nn.Module):

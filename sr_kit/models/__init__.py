@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from ..config import CONFIGS, ConfigError, ModelConfig, get_config
+from . import bsrn, carn, dlgsanet, rlfn, smsr  # the family; each module has a BUILDERS dict
 from .bicubic import Bicubic, build_bicubic
 from .checkpoint import CheckpointError, load_model, save_model
 from .nets import build_imdn, build_lmswn, build_rfdn, build_safdnet
@@ -34,6 +35,8 @@ MODELS: dict[str, Callable[[Any], nn.Module]] = {
     "lmswn": build_lmswn,
     "safdnet": build_safdnet,
 }
+for _family in (rlfn, bsrn, carn, smsr, dlgsanet):
+    MODELS.update(_family.BUILDERS)
 
 
 def build_model(name_or_config: str | ModelConfig, **overrides: Any) -> nn.Module:
