@@ -143,8 +143,8 @@ def measure_official(
     }
     rows: list[dict[str, Any]] = []
     for path in files:
-        fmt = detect_format(load_released(path), source=str(path))
-        for scale in fmt.scales(load_released(path)):
+        state = load_released(path)
+        for scale in detect_format(state, source=str(path)).scales(state):
             net = import_weights(path, scale=scale)
             cfg, prov = net.config, net.provenance
             method = method_name(cfg)

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,6 @@ class WeightFormat:
     tail: tuple[str, ...] = ()
     mean_shift: bool = False
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 FORMATS: list[WeightFormat] = []
