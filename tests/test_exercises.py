@@ -23,7 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_kit.exercises import checks
+import sr_kit.exercises.ex01_channel_shift as ex01
+import sr_kit.exercises.ex02_fuse_asymmetric_conv as ex02
+import sr_kit.exercises.ex03_split_distillation as ex03
+import sr_kit.exercises.ex04_adaptive_weights as ex04
+import sr_kit.exercises.ex05_psnr_y_shave as ex05
+import sr_kit.exercises.ex06_matlab_cubic as ex06
+import sr_kit.exercises.ex07_receptive_field as ex07
+from sr_kit.exercises import checks, harness
 from sr_kit.exercises.release import DEFAULT_SRC, main, make_student, release, student_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,6 +354,469 @@ def test_wrong_answers_fail_with_a_hint(ref, capsys, case):
     fails = [line for line in lines if line.startswith("FAIL: ")]
     assert fails and any(hint in line and "Hint: " in line for line in fails), out
     assert not info.value.result.passed
+
+
+# ---- the sub-checks that compare with the kit's own functions still fail typical mistakes -------
+#
+# Each case names the sub-check (the start of its label) that must fail, and the hint it must
+# print: the checkers take their references from the kit (sr_kit.ops, AsymConv and fuse(),
+# DistillWeightBlock, count_params, sr_kit.metrics, sr_kit.imresize, PyramidConv), so these
+# cases show that a kit-based reference still tells a wrong answer from the right one.
+
+
+def _shift_keeps_vacated(x, ratio=1 / 3, px=1):
+    """Slices like the solution, but starts from x.clone(): the vacated pixels keep x's values."""
+    from sr_kit.ops import shift_groups
+
+    out, start = x.clone(), 0
+    for n, direction in zip(shift_groups(x.shape[1], ratio), "lrud", strict=True):
+        g = slice(start, start + n)
+        if direction == "l":
+            out[:, g, :, :-px] = x[:, g, :, px:]
+        elif direction == "r":
+            out[:, g, :, px:] = x[:, g, :, :-px]
+        elif direction == "u":
+            out[:, g, :-px, :] = x[:, g, px:, :]
+        else:
+            out[:, g, px:, :] = x[:, g, :-px, :]
+        start += n
+    return out
+
+
+def _shift_zeroes_the_rest(x, ratio=1 / 3, px=1):
+    """Shifts right, but builds the output from zeros: the unshifted channels are lost."""
+    from sr_kit.ops import channel_shift, shift_groups
+
+    moved = sum(shift_groups(x.shape[1], ratio))
+    out = torch.zeros_like(x)
+    out[:, :moved] = channel_shift(x, ratio, px)[:, :moved]
+    return out
+
+
+def _fuse(square, hor, ver, *, rows=True, bias=True, padding=1, branch_bias=("hor", "ver")):
+    """fuse_acb with switchable mistakes (rows=False: the 1x3 and 3x1 kernels are left out)."""
+    fused = nn.Conv2d(square.in_channels, square.out_channels, 3, padding=padding, bias=bias)
+    with torch.no_grad():
+        fused.weight.copy_(square.weight)
+        if rows:
+            fused.weight[:, :, 1:2, :] += hor.weight
+            fused.weight[:, :, :, 1:2] += ver.weight
+        if bias:
+            fused.bias.copy_(square.bias)
+            for name in branch_bias:
+                branch = {"hor": hor, "ver": ver}[name]
+                if branch.bias is not None:
+                    fused.bias += branch.bias
+    return fused
+
+
+def _first_weight(w):
+    """A weight used as if it were always one scalar: per-channel weights lose all but one."""
+    return torch.as_tensor(w).flatten()[0]
+
+
+class _Weights(nn.Module):
+    """AdaptiveWeights with a wrong name or a wrong start."""
+
+    def __init__(self, names=("lambda_y", "lambda_x"), start=1.0):
+        super().__init__()
+        self.names = names
+        for name in names:
+            setattr(self, name, nn.Parameter(torch.full((1,), start)))
+
+    def forward(self, y, x):
+        ly, lx = (getattr(self, n) for n in self.names)
+        return ly * y + lx * x
+
+
+_BT601 = np.array([65.481, 128.553, 24.966])
+
+
+def _y(fn):
+    """rgb_to_y_bt601 with a mistake on RGB input (a 2-D image is returned as float)."""
+
+    def rgb_to_y_bt601(img):
+        img = np.asarray(img).astype(np.float64)
+        return img if img.ndim == 2 else fn(img)
+
+    return rgb_to_y_bt601
+
+
+def _psnr_variant(y_of, cut):
+    def psnr_y_shaved(sr, hr, scale):
+        a, b = (cut(y_of(np.asarray(v)), scale) for v in (sr, hr))
+        mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+        return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+    return psnr_y_shaved
+
+
+def _both_sides(img, s):
+    return img[s:-s, s:-s]
+
+
+def _cubic_no_abs(x):
+    near = (1.5 * x**3 - 2.5 * x**2 + 1) * (x.abs() <= 1)
+    return near + (-0.5 * x**3 + 2.5 * x**2 - 4 * x + 2) * ((x.abs() > 1) & (x.abs() <= 2))
+
+
+def _cubic_far_offset(x):
+    ax = x.abs()
+    near = (1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1)
+    return near + (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2.5) * ((ax > 1) & (ax <= 2))
+
+
+def _weights_centre_j_over_s(ref):
+    """Antialiased weights around c = j / s: the half-pixel offsets of the centre forgotten."""
+
+    def weights(j, scale):
+        c = j / scale
+        half = 2 / scale
+        idx = torch.arange(math.floor(c - half), math.ceil(c + half) + 1)
+        idx = idx[(c - idx).abs() < half]
+        w = scale * ref["cubic"](scale * (c - idx.double()))
+        return idx, w / w.sum()
+
+    return weights
+
+
+def _lmswn(ref, head_layers, per_stage=((3, 1),)):
+    """lmswn_rf from given (kernel, dilation) head layers and layers added by each stage."""
+
+    def lmswn_rf(head, stages):
+        layers = list(head_layers[head]) + list(per_stage) * stages
+        return ref["receptive_field"]([k for k, _ in layers], [d for _, d in layers])
+
+    return lmswn_rf
+
+
+_RIGHT_HEADS = {"pyramid": [(7, 1), (1, 1)], "dilated": [(3, 3), (1, 1)], "conv3": [(3, 1)]}
+
+WRONG_VS_KIT = [
+    # (id, checker, arguments (given the reference names), failing sub-check, hint)
+    (
+        "shift-no-zero-fill",
+        checks.check_channel_shift,
+        lambda r: {"channel_shift": _shift_keeps_vacated},
+        "px larger than the image",
+        "when px >= W the slice end W - px is negative",
+    ),
+    (
+        "shift-zeroes-the-rest",
+        checks.check_channel_shift,
+        lambda r: {"channel_shift": _shift_zeroes_the_rest},
+        "channels beyond the shifted share",
+        "copy the others unchanged",
+    ),
+    (
+        "fuse-square-only",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda s, h, v: _fuse(s, h, v, rows=False)},
+        "same output as the kit's AsymConv",
+        "the 1x3 and 3x1 kernels were not added into the 3x3 kernel",
+    ),
+    (
+        "fuse-no-bias",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda s, h, v: _fuse(s, h, v, bias=False)},
+        "same output as the kit's AsymConv",
+        "the fused conv needs a bias",
+    ),
+    (
+        "fuse-no-bias-config",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda s, h, v: _fuse(s, h, v, bias=False)},
+        "returns a 3x3 nn.Conv2d",
+        "keep bias=True",
+    ),
+    (
+        "fuse-padding-0",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda s, h, v: _fuse(s, h, v, padding=0)},
+        "returns a 3x3 nn.Conv2d",
+        "padding=1 keeps the spatial size",
+    ),
+    (
+        "fuse-forgets-ver-bias",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda s, h, v: _fuse(s, h, v, branch_bias=("hor",))},
+        "same output when hor and ver have biases",
+        "the fused bias is square.bias + hor.bias + ver.bias",
+    ),
+    (
+        "fdc-no-bias",
+        checks.check_distill_step,
+        lambda r: {"params_fdc": lambda c: c * (c // 2)},
+        "params_fdc(C)",
+        "a 1x1 conv from a to b channels has a * b weights plus b biases",
+    ),
+    (
+        "split-half",
+        checks.check_distill_step,
+        lambda r: {"params_split1x1": lambda c: (c // 2) ** 2 + c // 2},
+        "params_split1x1(C)",
+        "the split itself is free",
+    ),
+    (
+        "weights-as-scalars",
+        checks.check_adaptive_weights,
+        lambda r: {
+            "weighted_output": lambda y, x, ly, lx: _first_weight(ly) * y + _first_weight(lx) * x
+        },
+        "the same as the kit's DistillWeightBlock",
+        "out = lambda_y * y + lambda_x * x",
+    ),
+    (
+        "weights-swapped-in-the-block",
+        checks.check_adaptive_weights,
+        lambda r: {"weighted_output": lambda y, x, ly, lx: lx * y + ly * x},
+        "the same as the kit's DistillWeightBlock",
+        "lambda_y weights y",
+    ),
+    (
+        "weights-other-names",
+        checks.check_adaptive_weights,
+        lambda r: {"AdaptiveWeights": lambda: _Weights(names=("weight_y", "weight_x"))},
+        "AdaptiveWeights registers two scalar parameters",
+        "call them self.lambda_y and self.lambda_x",
+    ),
+    (
+        "weights-start-at-0",
+        checks.check_adaptive_weights,
+        lambda r: {"AdaptiveWeights": lambda: _Weights(start=0.0)},
+        "both start at 1",
+        "AWSRN starts both at 1",
+    ),
+    (
+        "y-no-16",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y(lambda f: f @ _BT601 / 255)},
+        "RGB uint8 -> float Y",
+        "add 16: studio-swing Y lies in [16, 235]",
+    ),
+    (
+        "y-no-16-extremes",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y(lambda f: f @ _BT601 / 255)},
+        "black -> 16 and white -> 235",
+        "Y = (65.481 R + 128.553 G + 24.966 B) / 255 + 16",
+    ),
+    (
+        "y-no-255",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y(lambda f: f @ _BT601 + 16)},
+        "RGB uint8 -> float Y",
+        "divide by 255",
+    ),
+    (
+        "y-bgr",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y(lambda f: f[..., ::-1] @ _BT601 / 255 + 16)},
+        "RGB uint8 -> float Y",
+        "the channels are R, G, B in this order",
+    ),
+    (
+        "y-rounded",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": _y(lambda f: np.round(f @ _BT601 / 255 + 16))},
+        "RGB uint8 -> float Y",
+        "do not round",
+    ),
+    (
+        "psnr-top-left-shave",
+        checks.check_psnr_y,
+        lambda r: {"psnr_y_shaved": _psnr_variant(r["rgb_to_y_bt601"], lambda img, s: img[s:, s:])},
+        "RGB pair, scale 2",
+        "shave all four sides, not only the top and left",
+    ),
+    (
+        "psnr-on-rgb",
+        checks.check_psnr_y,
+        lambda r: {"psnr_y_shaved": _psnr_variant(lambda img: img, _both_sides)},
+        "RGB pair, scale 2",
+        "compute PSNR on the Y channel only",
+    ),
+    (
+        "psnr-peak-1",
+        checks.check_psnr_y,
+        lambda r: {
+            "psnr_y_shaved": lambda sr, hr, s: r["psnr_y_shaved"](sr, hr, s) - 20 * math.log10(255)
+        },
+        "RGB pair, scale 2",
+        "the peak value is 255 for 8-bit images",
+    ),
+    (
+        "cubic-no-abs",
+        checks.check_cubic,
+        lambda r: {"cubic": _cubic_no_abs},
+        "cubic equals sr_kit.imresize.cubic",
+        "the kernel is symmetric: compute it on |x|",
+    ),
+    (
+        "cubic-not-interpolating",
+        checks.check_cubic,
+        lambda r: {"cubic": _cubic_far_offset},
+        "cubic(0) = 1 and cubic(±1) = cubic(±2) = 0",
+        "an interpolating kernel is 1 at 0 and 0 at every other integer",
+    ),
+    (
+        "weights-centre",
+        checks.check_cubic,
+        lambda r: {"antialias_weights": _weights_centre_j_over_s(r)},
+        "x1/2, output pixel 10",
+        "the centre of output pixel 10 is c = (j + 0.5) / s - 0.5 = 20.5",
+    ),
+    (
+        "rf-not-whole",
+        checks.check_receptive_field,
+        lambda r: {"receptive_field": lambda ks, dilations=None, strides=None: 7.5},
+        "plain stacks",
+        "a receptive field is a whole number of pixels",
+    ),
+    (
+        "lmswn-no-dilation",
+        checks.check_lmswn_rf,
+        lambda r: {"lmswn_rf": _lmswn(r, {**_RIGHT_HEADS, "dilated": [(3, 1), (1, 1)]})},
+        "the head alone",
+        "a 3x3 with dilation 3 spans 2 * 3 + 1 = 7 pixels",
+    ),
+    (
+        "lmswn-acconv-serial",
+        checks.check_lmswn_rf,
+        lambda r: {"lmswn_rf": _lmswn(r, _RIGHT_HEADS, per_stage=((3, 1), (3, 1)))},
+        "head + 1, 2, 3 refinement stages",
+        "run in parallel with the 3x3: a stage still adds 2",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", WRONG_VS_KIT, ids=[w[0] for w in WRONG_VS_KIT])
+def test_kit_based_checks_fail_wrong_answers(ref, capsys, case):
+    _, checker, arguments, label, hint = case
+    with pytest.raises(AssertionError, match=r"^\d+ of \d+ checks failed$") as info:
+        checker(**arguments(ref))
+    out = capsys.readouterr().out
+    fails = [line for line in info.value.result.lines if line.startswith(f"FAIL: {label}")]
+    assert fails, out
+    assert hint in fails[0] and "Hint: " in fails[0], out
+
+
+class _AsymConvWithoutBranches(ex02.AsymConv):
+    def forward(self, x):
+        return self.square(x)
+
+
+class _BlockWithExtraSkip(ex04.DistillWeightBlock):
+    def forward(self, x0):
+        return super().forward(x0) + x0
+
+
+def _roll_shift(x, ratio=1 / 3, px=1):
+    return _shift_with_roll(x, ratio, px)
+
+
+# (module, kit name in it, replacement, checker, reference names, sub-check that must then fail)
+KIT_SWAPS = [
+    (ex01, "kit_channel_shift", _roll_shift, "check_channel_shift", ["channel_shift"], "equals"),
+    (
+        ex02,
+        "AsymConv",
+        _AsymConvWithoutBranches,
+        "check_fuse_acb",
+        ["fuse_acb"],
+        "same output as the kit's AsymConv",
+    ),
+    (
+        ex03,
+        "count_params",
+        lambda m: 0,
+        "check_distill_step",
+        ["params_split1x1", "params_fdc"],
+        "params_split1x1",
+    ),
+    (
+        ex04,
+        "DistillWeightBlock",
+        _BlockWithExtraSkip,
+        "check_adaptive_weights",
+        ["weighted_output", "AdaptiveWeights"],
+        "the same as the kit's DistillWeightBlock",
+    ),
+    (
+        ex05,
+        "psnr_y",
+        lambda sr, hr, s: 0.0,
+        "check_psnr_y",
+        ["psnr_y_shaved"],
+        "RGB pair, scale 2",
+    ),
+    (ex06, "kit_cubic", _cubic_a075, "check_cubic", ["cubic"], "cubic equals"),
+    (
+        ex06,
+        "resize_weights",
+        lambda n, m, s: ex06.resize_weights(n, m, s, antialias=False),
+        "check_cubic",
+        ["antialias_weights"],
+        "x1/2",
+    ),
+    (
+        ex07,
+        "PyramidConv",
+        lambda cin, cout, head: ex07.PyramidConv(cin, cout, "conv3"),
+        "check_lmswn_rf",
+        ["lmswn_rf"],
+        "the head alone",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "module,kit_name,replacement,checker,names,label",
+    KIT_SWAPS,
+    ids=[f"{c[0].__name__.rsplit('.', 1)[-1]}.{c[1]}" for c in KIT_SWAPS],
+)
+def test_checkers_take_their_reference_from_the_kit(
+    ref, capsys, monkeypatch, module, kit_name, replacement, checker, names, label
+):
+    """With the kit function swapped for a different one, the reference answer fails: the
+    checker really compares with the kit, not with a copy of its own."""
+    monkeypatch.setattr(module, kit_name, replacement)
+    with pytest.raises(AssertionError):
+        getattr(module, checker)(**{n: ref[n] for n in names})
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"FAIL: {label}") for line in lines), lines
+
+
+def test_the_mistake_models_agree_with_the_kit():
+    """The few references the kit has no function for are written to match it where they
+    overlap: Keys' kernel at a = -0.5 is sr_kit.imresize.cubic, and the layers read off the
+    kit's modules give the receptive fields the check labels promise."""
+    x = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    assert torch.equal(ex06._keys(x, -0.5), ex06.kit_cubic(x))
+    assert [ex07._lmswn_rf(h, 0) for h in ex07._HEADS] == [7, 7, 3]
+    assert [ex07._lmswn_rf(h, 3) for h in ex07._HEADS] == [13, 13, 9]
+    assert ex07._rf([3, 3, 3], [1, 1, 1], [2, 2, 1]) == 15
+
+
+def test_one_module_per_exercise():
+    """checks gathers the checkers; each is defined in the module named after its notebook,
+    whose docstring names that notebook."""
+    modules = {p.name.removesuffix("_solution.ipynb"): p.name for p in SOLUTIONS}
+    import sr_kit.exercises as package
+
+    assert sorted(package.__all__) == sorted(checks.__all__)
+    for name in checks.__all__:
+        obj = getattr(checks, name)
+        assert getattr(package, name) is obj
+        if name == "CheckResult":
+            assert obj is harness.CheckResult
+            continue
+        module = sys.modules[obj.__module__]
+        stem = module.__name__.rsplit(".", 1)[-1].removeprefix("ex")
+        assert stem in modules, module.__name__
+        assert f"notebooks/exercises/{modules[stem]}" in module.__doc__
+    defined = {sys.modules[getattr(checks, n).__module__] for n in checks.__all__}
+    assert len(defined - {harness}) == len(SOLUTIONS)
 
 
 def _stub(*args, **kwargs):

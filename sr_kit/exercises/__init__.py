@@ -1,9 +1,13 @@
 """Classroom exercises: checkers for the notebooks in ``notebooks/exercises`` and the generator of
 their student versions.
 
-* :mod:`sr_kit.exercises.checks`: one ``check_*`` function per exercise. Each runs deterministic
-  sub-checks of a student's function against the kit, prints ``PASS: ...`` / ``FAIL: ... Hint:
-  ...`` lines and raises at the end if anything failed.
+* :mod:`sr_kit.exercises.checks`: the ``check_*`` functions the notebooks import, one per exercise
+  (``check_receptive_field`` and ``check_lmswn_rf`` for 07). Each runs deterministic sub-checks
+  of a student's function against the kit, prints ``PASS: ...`` / ``FAIL: ... Hint: ...`` lines
+  and raises at the end if anything failed. ``checks`` only gathers them: each is defined in the
+  module of its notebook (``ex01_channel_shift`` ... ``ex07_receptive_field``), on the shared
+  machinery of :mod:`sr_kit.exercises.harness` (result, sub-check session, validators,
+  tolerances).
 * :mod:`sr_kit.exercises.release`: ``make_student`` (clear nbgrader-style solution regions) and
   ``release`` (write the student notebooks of a folder of ``*_solution.ipynb``).
 
