@@ -5,6 +5,9 @@ Every numbered notebook starts with ``env = setup()``. It fixes the seeds, the t
 when ``SR_KIT_QUICK=1``, training cells use short CPU settings. Results that came from longer runs
 are read from committed files under ``results/`` and ``checkpoints/`` and always shown with the
 device, date and command that produced them (``show_provenance``).
+
+Introduced in notebooks/00_start_here.ipynb ("Your environment"); the conventions that rely on
+it are in notebooks/README.md.
 """
 
 from __future__ import annotations

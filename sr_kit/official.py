@@ -5,6 +5,9 @@ evaluates each network at each scale the file holds on the benchmark sets the us
 returns one row per (file, scale, dataset) with the published figure of the same network beside
 it (``results/published.csv``), its cost and its CPU latency. ``tools/official_weights.py`` writes
 the table to ``results/official_weights.csv``; notebooks 01, 12 and 13 read it.
+
+Explained in notebooks/13_the_family.ipynb ("The authors' weights, re-measured under one
+protocol").
 """
 
 from __future__ import annotations

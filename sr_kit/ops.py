@@ -1,4 +1,7 @@
-"""Pure tensor functions shared by blocks and notebooks (no parameters, no state)."""
+"""Pure tensor functions shared by blocks and notebooks (no parameters, no state).
+
+``channel_shift`` and ``shift_groups`` are explained in notebooks/07_channel_shift.ipynb.
+"""
 
 from __future__ import annotations
 

@@ -179,7 +179,8 @@ def test_sparse_gsa_equals_the_formula():
     assert (a == 0).any()  # the ReLU does make the map sparse
     want = attn.project_out((a @ v).reshape(1, 8, 3, 5))
     assert (attn(x) - want).abs().max().item() < 1e-6
-    attn.norm = "softmax"
+    attn.attn_norm = "softmax"
+    assert "attn_norm=softmax" in repr(attn)
     a = torch.softmax(q @ k.transpose(-1, -2) * attn.temperature, dim=-1)
     assert (attn(x) - attn.project_out((a @ v).reshape(1, 8, 3, 5))).abs().max().item() < 1e-6
 

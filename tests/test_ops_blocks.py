@@ -235,7 +235,7 @@ BLOCK_CASES: list[tuple[str, Callable[[], nn.Module], int, int, tuple[int, ...]]
     ("GAU-pw", lambda: GlobalAttention(C, projector="pw"), 4_828, C, (1, C, H, W)),
     ("GAU-r1", lambda: GlobalAttention(C, compress_ratio=1), 10_660, C, (1, C, H, W)),
     ("GAU-r4", lambda: GlobalAttention(C, compress_ratio=4), 2_776, C, (1, C, H, W)),
-    ("GAU-relu", lambda: GlobalAttention(C, norm="relu"), 5_404, C, (1, C, H, W)),
+    ("GAU-relu", lambda: GlobalAttention(C, attn_norm="relu"), 5_404, C, (1, C, H, W)),
     ("GAU-heads2", lambda: GlobalAttention(C, heads=2), 5_402, C, (1, C, H, W)),
     ("GAU-heads3", lambda: GlobalAttention(C, heads=3), 5_403, C, (1, C, H, W)),
     ("MRDWB", lambda: DistillWeightBlock(C), 118_442, C, (1, C, H, W)),
@@ -316,7 +316,7 @@ def test_blocks_run_on_a_batch_and_non_square_input():
         (lambda: DistillWeightBlock(8, distill="bare"), "split1x1, fdc or split"),
         (lambda: DistillWeightBlock(8, weights="learned"), "scalar, fixed, none or channel"),
         (lambda: GlobalAttention(8, projector="conv"), "'acffn', 'dw3x3' or 'pw'"),
-        (lambda: GlobalAttention(8, norm="sigmoid"), "'softmax' or 'relu'"),
+        (lambda: GlobalAttention(8, attn_norm="sigmoid"), "'softmax' or 'relu'"),
     ],
 )
 def test_bad_block_choices_raise_value_error(factory, match):
@@ -476,16 +476,16 @@ def gau_reference(gau: GlobalAttention, x: torch.Tensor) -> torch.Tensor:
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     k = k / k.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     a = torch.einsum("bhin,bhjn->bhij", q, k) * gau.temperature.view(1, heads, 1, 1)
-    a = a.softmax(-1) if gau.norm_kind == "softmax" else a.clamp_min(0)
+    a = a.softmax(-1) if gau.attn_norm == "softmax" else a.clamp_min(0)
     out = torch.einsum("bhij,bhjn->bhin", a, v).reshape(b, inner, h, w)
     return x + gau.proj(out)
 
 
 @pytest.mark.parametrize("projector", ["acffn", "dw3x3", "pw"])
-@pytest.mark.parametrize("norm", ["softmax", "relu"])
-def test_gau_matches_written_out_reference(projector, norm):
+@pytest.mark.parametrize("attn_norm", ["softmax", "relu"])
+def test_gau_matches_written_out_reference(projector, attn_norm):
     torch.manual_seed(0)
-    gau = GlobalAttention(16, heads=2, projector=projector, norm=norm)
+    gau = GlobalAttention(16, heads=2, projector=projector, attn_norm=attn_norm)
     with torch.no_grad():
         gau.temperature.copy_(torch.tensor([0.5, 3.0]).view(2, 1, 1))
         gau.norm.weight.add_(0.1 * torch.randn(16))
@@ -530,12 +530,13 @@ def test_gau_rejects_non_positive_heads_and_ratio_with_value_error(kwargs):
 
 def test_gau_relu_and_softmax_give_different_outputs():
     torch.manual_seed(0)
-    soft = GlobalAttention(16, norm="softmax")
-    relu = same_weights(GlobalAttention(16, norm="relu"), soft)
+    soft = GlobalAttention(16, attn_norm="softmax")
+    relu = same_weights(GlobalAttention(16, attn_norm="relu"), soft)
     x = torch.rand(1, 16, 8, 8)
     with torch.no_grad():
         assert (soft(x) - relu(x)).abs().max() > 1e-6
-    assert "norm=relu" in repr(relu)
+    assert "attn_norm=relu" in repr(relu)
+    assert relu.attn_norm == "relu" and isinstance(relu.norm, LayerNorm2d)  # the map vs the LN
 
 
 @pytest.mark.parametrize("heads", [1, 2, 3, 4, 6])

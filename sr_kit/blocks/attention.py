@@ -1,6 +1,11 @@
 """Attention blocks: CCA (IMDN), ESA with optional partial shift (RFDN, SAFDNet; the variants of
 RLFN and BSRN by keyword), LayerNorm2d and the global (channel-wise, "transposed") self-attention
-unit of SAFDNet."""
+unit of SAFDNet.
+
+Notebooks: ESA in notebooks/07_channel_shift.ipynb (first met in 04_feature_distillation), CCA in
+notebooks/04_feature_distillation.ipynb (IMDB), LayerNorm2d and GlobalAttention in
+notebooks/08_global_attention.ipynb.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ class CCA(nn.Module):
 
     Per channel, (standard deviation + mean) over the image -> 1x1 (C -> C/r) -> ReLU -> 1x1 ->
     sigmoid -> rescale the input. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    ``gate`` is the released ``conv_du`` (same indices: 0 = 1x1 C -> C/r, 2 = 1x1 C/r -> C).
+    Met in notebooks/04_feature_distillation.ipynb, as IMDB's attention.
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -54,6 +62,15 @@ class ESA(nn.Module):
     The released ESA crashes on LR inputs under 15x15 (the 7x7 pooling finds too few pixels);
     here the pooling window shrinks to fit, which leaves inputs of 15x15 and more unchanged and
     makes any input of at least 3x3 work. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    The attributes keep the released ESA's names (so its weights load as they are):
+    ``conv1``: 1x1 C -> f, the reduction; ``conv_f``: 1x1 f -> f on the reduced map, the skip
+    added before the gate; ``conv2``: 3x3 stride 2, the downsampling; ``conv_max``: the first 3x3
+    after the max-pool; ``conv3``, ``conv3_``: the second and third 3x3 (RLFN: ``conv3`` alone);
+    ``conv4``: 1x1 f -> C before the sigmoid. ``shift`` (the partial shift) is the kit's own.
+
+    Explained in notebooks/07_channel_shift.ipynb (PS-ESA); first met, in RFDB, in
+    notebooks/04_feature_distillation.ipynb.
 
     The other keywords give the ESAs of later networks (defaults: RFDN's ESA above):
 
@@ -123,7 +140,10 @@ class ESA(nn.Module):
 
 
 class LayerNorm2d(nn.Module):
-    """LayerNorm over the channels of an NCHW tensor (each pixel normalised on its own)."""
+    """LayerNorm over the channels of an NCHW tensor (each pixel normalised on its own).
+
+    Used in notebooks/08_global_attention.ipynb (the GAU's pre-norm).
+    """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -158,11 +178,19 @@ class GlobalAttention(nn.Module):
     """Channel-wise ("transposed") self-attention with a compressed Q/K/V width (SAFDNet's GAU).
 
     LN -> 1x1 (C -> 3C', C' = C / compress_ratio) -> projector -> Q, K, V of C' channels each, in
-    ``heads`` groups -> Q, K L2-normalised over the pixels -> A = norm(tau * Q K^T), a
+    ``heads`` groups -> Q, K L2-normalised over the pixels -> A = attn_norm(tau * Q K^T), a
     (C'/h x C'/h) map per head that every pixel contributes to (hence global, at a cost linear in
     H*W) -> A V -> 1x1 (C' -> C) -> + input. Restormer's MDTA (Zamir et al., CVPR 2022) with the
-    projector and the compression as the switches of claim S2; ``norm="relu"`` gives DLGSANet's
-    sparse variant.
+    projector and the compression as the switches of claim S2; ``attn_norm="relu"`` gives
+    DLGSANet's sparse variant.
+
+    Args:
+        projector: Spatial mixing of Q/K/V after the 1x1 (SAFDNetConfig.global_attn, less
+            ``none``): ``acffn`` (1x3 -> GELU -> 3x1 depthwise), ``dw3x3`` or ``pw`` (none).
+        attn_norm: How the map is normalised (SAFDNetConfig.attn_norm): ``softmax`` or ``relu``.
+
+    ``norm`` is the LayerNorm module (its parameters are ``norm.weight``, ``norm.bias``); the
+    map normalisation is ``attn_norm``.
 
     Explained in notebooks/08_global_attention.ipynb. Shape: (B, C, H, W) -> (B, C, H, W).
     """
@@ -174,7 +202,7 @@ class GlobalAttention(nn.Module):
         heads: int = 4,
         compress_ratio: int = 2,
         projector: Projector = "acffn",
-        norm: Literal["softmax", "relu"] = "softmax",
+        attn_norm: Literal["softmax", "relu"] = "softmax",
     ) -> None:
         super().__init__()
         if heads < 1 or compress_ratio < 1:
@@ -188,9 +216,9 @@ class GlobalAttention(nn.Module):
                 f"GlobalAttention: channels={channels} must divide by compress_ratio="
                 f"{compress_ratio}, and channels/compress_ratio={inner} by heads={heads}"
             )
-        if norm not in ("softmax", "relu"):
-            raise ValueError(f"attention norm must be 'softmax' or 'relu', got {norm!r}")
-        self.heads, self.inner, self.norm_kind = heads, inner, norm
+        if attn_norm not in ("softmax", "relu"):
+            raise ValueError(f"attn_norm must be 'softmax' or 'relu', got {attn_norm!r}")
+        self.heads, self.inner, self.attn_norm = heads, inner, attn_norm
         self.norm = LayerNorm2d(channels)
         self.qkv = nn.Conv2d(channels, 3 * inner, 1)
         self.projector = _projector(projector, 3 * inner)
@@ -204,12 +232,12 @@ class GlobalAttention(nn.Module):
         q, k, v = (t.reshape(b, self.heads, self.inner // self.heads, h * w) for t in (q, k, v))
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         attn = (q @ k.transpose(-2, -1)) * self.temperature  # (B, heads, C'/h, C'/h)
-        attn = attn.softmax(dim=-1) if self.norm_kind == "softmax" else F.relu(attn)
+        attn = attn.softmax(dim=-1) if self.attn_norm == "softmax" else F.relu(attn)
         out = (attn @ v).reshape(b, self.inner, h, w)
         return x + self.proj(out)
 
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, inner={self.inner}, norm={self.norm_kind}"
+        return f"heads={self.heads}, inner={self.inner}, attn_norm={self.attn_norm}"
 
 
 def make_attn(kind: Literal["esa", "cca", "none"], channels: int) -> nn.Module:

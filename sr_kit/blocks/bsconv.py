@@ -9,6 +9,9 @@ per channel) that mixes pixels, for C_in * C_out + C * k^2 weights:
   which is what trained full kernels tend to look like. BSRN (Li et al., CVPR-W 2022,
   github.com/xiaom233/BSRN) builds every 3x3 of its network from it.
 - DSConv (MobileNet): depthwise first, then pointwise; BSRN's code offers it as an alternative.
+
+No notebook builds these; notebooks/13_the_family.ipynb gives BSRN's idea in one row and an
+exercise (``conv=conv3`` against the blueprint convs).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class BSConvU(nn.Module):
     The depthwise conv carries the bias. The pointwise conv has none in BSRN and one in BSRN-S,
     whose code writes it as an ``nn.Linear`` (``pw_bias``). ``stride`` and ``padding`` apply to the
     depthwise conv. Shape: (B, C_in, H, W) -> (B, C_out, H', W').
+
+    ``pw`` (1x1 C_in -> C_out) and ``dw`` (k x k depthwise on C_out) are the names of BSRN's
+    released ``BSConvU``. Overview: notebooks/13_the_family.ipynb (BSRN).
     """
 
     def __init__(
@@ -56,6 +62,10 @@ class DSConv(nn.Module):
     """Depthwise separable conv: k x k depthwise on C_in (with bias), then 1x1 (C_in -> C_out).
 
     The order is the reverse of ``BSConvU``. Shape: (B, C_in, H, W) -> (B, C_out, H', W').
+
+    ``dw`` (k x k depthwise on C_in) and ``pw`` (1x1 C_in -> C_out) are the names of BSRN's
+    released ``DepthWiseConv``. Not covered by a notebook (13_the_family only names BSRN's
+    ``conv`` switch).
     """
 
     def __init__(

@@ -1,4 +1,8 @@
-"""Convolutions: a same-padding helper and the asymmetric convolution block (ACB) with fusion."""
+"""Convolutions: a same-padding helper and the asymmetric convolution block (ACB) with fusion.
+
+Explained in notebooks/05_asymmetric_conv.ipynb (``conv`` is the plain 3x3 the notebooks use
+throughout, counted in 02_counting_cost).
+"""
 
 from __future__ import annotations
 

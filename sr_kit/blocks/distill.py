@@ -3,7 +3,8 @@ distillation-weighted block, and SAFDNet's self-attention feature distillation b
 
 All four follow one pattern: at each stage part of the features is *distilled* (kept aside,
 cheaply) while the rest is *refined* further; the distilled parts are concatenated, fused by a
-1x1 conv and passed through an attention. Explained in notebooks/04_feature_distillation.ipynb.
+1x1 conv and passed through an attention. IMDB, RFDB and DistillWeightBlock are explained in
+notebooks/04_feature_distillation.ipynb, SAFDB in notebooks/09_safdnet.ipynb.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class IMDB(nn.Module):
     Three 3x3 stages each output C channels, split into C/4 distilled and 3C/4 remaining; a
     fourth 3x3 maps the remaining 3C/4 to C/4. The four distilled parts -> CCA -> 1x1 -> + input.
     Shape: (B, C, H, W) -> (B, C, H, W).
+
+    The attributes keep the released IMDB's names (its weights load as they are), d = C/4:
+    ``c1``: 3x3 C -> C, first stage (split into d kept + C - d refined); ``c2``, ``c3``: 3x3
+    C - d -> C, second and third stages (split the same way); ``c4``: 3x3 C - d -> d, the last
+    distilled part; ``cca``: CCA on the 4d concatenated parts; ``c5``: 1x1 4d -> C, the fusion.
+    ``d`` and ``r`` are the kept and refined widths.
+
+    Explained in notebooks/04_feature_distillation.ipynb.
     """
 
     def __init__(self, channels: int, distill_ratio: float = 0.25) -> None:
@@ -59,6 +68,13 @@ class RFDB(nn.Module):
     Each of three stages: distilled = LReLU(1x1, C -> C/2), refined = LReLU(3x3(x) + x) (the
     shallow residual block). A last 3x3 maps C -> C/2; the four parts (2C) -> 1x1 -> ESA. The
     release has no block-level skip. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    Names are the kit's; the released ones are ``c{1,2,3}_d`` -> ``distill.{0,1,2}`` (1x1
+    C -> C/2), ``c{1,2,3}_r`` -> ``refine.{0,1,2}`` (3x3 C -> C), ``c4`` -> ``last`` (3x3
+    C -> C/2), ``c5`` -> ``merge`` (1x1 2C -> C); ``esa`` keeps ESA's released names. The E-RFDN
+    importer (``sr_kit.models.baseline_formats``) does this mapping.
+
+    Explained in notebooks/04_feature_distillation.ipynb.
     """
 
     def __init__(self, channels: int) -> None:
@@ -100,6 +116,7 @@ class DistillWeightBlock(nn.Module):
             each; ``fixed``: both 1 (a plain residual); ``none``: no identity branch (RFDN).
         attn: Not a claim; the attention inherited from RFDB (``esa``, ``cca`` or ``none``).
 
+    Explained in notebooks/04_feature_distillation.ipynb; LMSWN (06_lmswn) stacks six of them.
     Shape: (B, C, H, W) -> (B, C, H, W).
     """
 
@@ -166,7 +183,14 @@ class SAFDB(nn.Module):
     out = PS-ESA(1x1(concat(D1..D4))) + X. With ``distill=False`` the distilled branches and the
     1x1 fusion go, and a 3x3 (C -> C) on R3 feeds the attention: out = PS-ESA(3x3(R3)) + X.
 
-    Shape: (B, C, H, W) -> (B, C, H, W).
+    Args:
+        global_attn: The GAU's Q/K/V projector (``acffn``, ``dw3x3``, ``pw``), or ``none`` for no
+            GAU (R1 = X); as ``SAFDNetConfig.global_attn``.
+        attn_norm: The GAU's attention-map normalisation, ``softmax`` or ``relu``; as
+            ``SAFDNetConfig.attn_norm``.
+
+    Explained in notebooks/09_safdnet.ipynb (the GAU in 08_global_attention, PS-ESA in
+    07_channel_shift). Shape: (B, C, H, W) -> (B, C, H, W).
     """
 
     def __init__(
@@ -190,7 +214,7 @@ class SAFDB(nn.Module):
                 heads=heads,
                 compress_ratio=compress_ratio,
                 projector=global_attn,
-                norm=attn_norm,
+                attn_norm=attn_norm,
             )
         self.refine = nn.ModuleList(conv(channels, channels) for _ in range(2))
         dc = channels // 2

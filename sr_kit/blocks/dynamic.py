@@ -19,6 +19,9 @@ and about 7x faster to train than the same shifted views left to autograd (whose
 backward allocates a padded zero tensor per shift). fvcore traces the function as one op,
 ``prim::PythonOp.DynamicDWConvFunction``; ``sr_kit.complexity`` counts it as k*k MACs per output
 element.
+
+No notebook opens this up; notebooks/13_the_family.ipynb introduces DLGSANet's dynamic local
+attention in its overview.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ class DynamicDWConv(nn.Module):
     bias); DLGSANet dropped the LayerNorm and GELU of Han et al.'s predictor and added the
     depthwise k x k so each kernel sees its whole window. Then ``dynamic_dwconv`` with those
     kernels (no bias). Shape: (B, C, H, W) -> (B, C, H, W).
+
+    Names are the kit's; in the release ``conv1.0`` is ``reduce``, ``conv1.1`` is ``spatial`` and
+    ``conv2.0`` is ``predict``. Overview: notebooks/13_the_family.ipynb (DLGSANet).
 
     Args:
         channels: C.

@@ -1,4 +1,7 @@
-"""The multi-scale ("pyramid-like") shallow feature extractor of LMSWN (claim L1)."""
+"""The multi-scale ("pyramid-like") shallow feature extractor of LMSWN (claim L1).
+
+Explained in notebooks/03_pyramid_convs.ipynb.
+"""
 
 from __future__ import annotations
 

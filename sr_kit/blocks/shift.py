@@ -1,4 +1,7 @@
-"""Partial channel shift as a module (the op itself is ``sr_kit.ops.channel_shift``)."""
+"""Partial channel shift as a module (the op itself is ``sr_kit.ops.channel_shift``).
+
+Explained in notebooks/07_channel_shift.ipynb.
+"""
 
 from __future__ import annotations
 

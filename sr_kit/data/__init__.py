@@ -11,6 +11,9 @@ use those files, otherwise we compute the LR with the kit's bicubic (:mod:`sr_ki
 
 Where data lives, what each set is and how to get it: see ``data/README.md``.
 Importing this module pulls in numpy and Pillow only (no torch, no matplotlib).
+
+Explained in notebooks/00_start_here.ipynb (the embedded set, adding the benchmark sets) and
+notebooks/01_the_sr_problem.ipynb (the protocol: modcrop, bicubic LR).
 """
 
 from .embedded import EMBEDDED_SPLIT, embedded_dataset, embedded_images

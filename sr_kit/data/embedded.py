@@ -1,4 +1,7 @@
-"""The embedded default set: images that installed packages ship; no download."""
+"""The embedded default set: images that installed packages ship; no download.
+
+Explained in notebooks/00_start_here.ipynb ("The embedded data").
+"""
 
 from __future__ import annotations
 

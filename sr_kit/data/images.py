@@ -1,4 +1,8 @@
-"""Reading images: the kit's 8-bit RGB policy, modcrop, and the errors of this package."""
+"""Reading images: the kit's 8-bit RGB policy, modcrop, and the errors of this package.
+
+modcrop is explained in notebooks/01_the_sr_problem.ipynb; the RGB policy (grayscale becomes
+three channels) is stated in notebooks/00_start_here.ipynb.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""HR/LR pairs: image folders in the benchmark layouts, loaded lazily."""
+"""HR/LR pairs: image folders in the benchmark layouts, loaded lazily.
+
+The pairs are used from notebooks/00_start_here.ipynb on (``embedded_dataset`` returns them); how
+an LR image is made is explained in notebooks/01_the_sr_problem.ipynb. The folder layouts are in
+``data/README.md``; no notebook covers them.
+"""
 
 from __future__ import annotations
 

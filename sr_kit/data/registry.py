@@ -1,4 +1,8 @@
-"""The registry of standard benchmark sets: where they live, and checking them."""
+"""The registry of standard benchmark sets: where they live, and checking them.
+
+Met in notebooks/00_start_here.ipynb ("Adding the benchmark sets", ``list_datasets``); checking
+and checksums are not covered by a notebook (see ``data/README.md``).
+"""
 
 from __future__ import annotations
 

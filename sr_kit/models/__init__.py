@@ -1,4 +1,9 @@
-"""Networks by name: ``build_model("bicubic", scale=4)`` or ``build_model(cfg)``."""
+"""Networks by name: ``build_model("bicubic", scale=4)`` or ``build_model(cfg)``.
+
+``build_model`` is first used in notebooks/00_start_here.ipynb, ``deploy`` is explained in
+notebooks/05_asymmetric_conv.ipynb, and notebooks 06 (LMSWN) and 09 (SAFDNet) assemble the
+kit's own networks; the family is in notebooks/13_the_family.ipynb.
+"""
 
 from __future__ import annotations
 

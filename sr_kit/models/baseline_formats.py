@@ -4,6 +4,8 @@
   prefixes), fed RGB in [0, 1] by ``test_IMDN.py``.
 - E-RFDN (njulj/RFDN, ``trained_model/RFDN_AIM.pth``): the AIM 2020 challenge model, 50 channels
   and 4 blocks, fed RGB in [0, 255] by its test script (folded into the weights on import).
+
+Their measurements are in notebooks/13_the_family.ipynb.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The bicubic baseline as a network: no parameters, MATLAB-compatible upscaling."""
+"""The bicubic baseline as a network: no parameters, MATLAB-compatible upscaling.
+
+Met in notebooks/00_start_here.ipynb; its kernel is explained in notebooks/01_the_sr_problem.ipynb.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ class Bicubic(nn.Module):
     """Upscale (B, C, h, w) in [0, 1] to (B, C, s*h, s*w) with MATLAB's bicubic kernel.
 
     The baseline row of every SR table; it has no parameters, so training it is refused.
+    Evaluated in notebooks/00_start_here.ipynb and 01_the_sr_problem.ipynb.
     """
 
     def __init__(self, scale: int) -> None:

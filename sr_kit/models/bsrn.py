@@ -8,6 +8,8 @@ depthwise 3x3, ``sr_kit.blocks.bsconv``); ESA and CCA after each block recover t
 capacity, and GELU replaces LeakyReLU. BSRN-S, the NTIRE 2022 challenge entry (the repository's
 ``RFDNFINALB5`` class), is a smaller variant of the same design with small differences listed at
 ``build_bsrn_s``.
+
+Introduced in notebooks/13_the_family.ipynb (what BSRN changed, its cost, its released weights).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class ESDB(nn.Module):
     Three stages: distilled = GELU(1x1, C -> C/2), refined = GELU(sep3x3(x) + x); a last sep3x3
     maps C -> C/2; the four parts (2C) -> 1x1 -> ESA -> CCA -> + input (a block-level skip, which
     the released RFDB lacks). Shape: (B, C, H, W) -> (B, C, H, W).
+
+    Names are the kit's (as RFDB's); the release's ``c{1,2,3}_d``, ``c{1,2,3}_r``, ``c4``, ``c5``,
+    ``cw`` and ``conv_out`` are ``distill``, ``refine``, ``last``, ``merge``, ``channel_scale``
+    and ``proj`` (``_RULES`` below). Overview: notebooks/13_the_family.ipynb (BSRN).
 
     Args:
         channels: C.
@@ -92,6 +98,8 @@ class BSRN(nn.Module):
     The 4-fold repeat of the RGB input is the official code's (a head on 12 identical channels
     equals one on 3 channels with the four weight slices summed; kept so the parameter count
     and the weights match the release). Takes RGB in [0, 1]. Shape: (B, 3, h, w) -> (B, 3, sh, sw).
+
+    Overview: notebooks/13_the_family.ipynb.
     """
 
     def __init__(

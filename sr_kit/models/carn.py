@@ -12,6 +12,9 @@ depthwise convs), and reuses one residual-E block for all three units of a casca
 
 This module holds the blocks, the builders ``carn`` and ``carn_m``, and the importer of the
 authors' released files (``carn_m.pth``; the same code reads the full ``carn.pth``).
+
+Introduced in notebooks/13_the_family.ipynb (what CARN changed, its cost, its released weights);
+no notebook opens up its blocks.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ class ResidualUnit(nn.Module):
     """CARN's residual block: 3x3 -> ReLU -> 3x3, plus the input, then ReLU.
 
     The ReLU after the addition (not before it, as in EDSR) is what the official code does.
-    Shape: (B, C, H, W) -> (B, C, H, W).
+    Shape: (B, C, H, W) -> (B, C, H, W). ``conv1``, ``conv2`` are the released ``body.0``,
+    ``body.2``. Overview: notebooks/13_the_family.ipynb (CARN).
     """
 
     def __init__(self, channels: int) -> None:
@@ -64,7 +68,8 @@ class EfficientResidualUnit(nn.Module):
 
     Group convolution cuts the 3x3 cost by ``group``; the closing 1x1 mixes the groups again
     (the paper's answer to MobileNet's depthwise convs, which it found too weak for SR).
-    Shape: (B, C, H, W) -> (B, C, H, W).
+    Shape: (B, C, H, W) -> (B, C, H, W). ``conv1``, ``conv2``, ``pw`` are the released
+    ``body.0``, ``body.2``, ``body.4``. Overview: notebooks/13_the_family.ipynb (CARN-M).
     """
 
     def __init__(self, channels: int, group: int = 4) -> None:
@@ -97,6 +102,7 @@ class Cascade(nn.Module):
         steps: How many stages run (default: ``len(stages)``).
         cascade: Keep the concatenations and 1x1 convs.
 
+    ``fuse.i`` is the released ``c{i+1}.body.0``. Overview: notebooks/13_the_family.ipynb (CARN).
     Shape: (B, C, H, W) -> (B, C, H, W).
     """
 
@@ -142,7 +148,8 @@ class CascadeUpsampler(nn.Module):
     r = 2 once (x2), twice (x4), r = 3 once (x3). It keeps C channels at the HR size; a last
     3x3 conv (the network's ``tail``) maps them to RGB.
 
-    Shape: (B, C, h, w) -> (B, C, s*h, s*w).
+    ``convs.k`` is the released ``upsample.up{s}.body.{0,3}`` (k = 0, 1). Not covered by a
+    notebook. Shape: (B, C, h, w) -> (B, C, s*h, s*w).
     """
 
     def __init__(self, channels: int, scale: int, group: int = 1) -> None:
@@ -180,6 +187,8 @@ class CARN(nn.Module):
         efficient: Residual-E blocks (CARN-M) instead of plain residual blocks (CARN).
         group: Groups of the residual-E 3x3 convs and of the upsampler convs.
         share: One residual unit reused across each cascading block (CARN-M).
+
+    Overview: notebooks/13_the_family.ipynb.
     """
 
     def __init__(

@@ -13,6 +13,9 @@ is in ``sr_kit/blocks/dynamic.py``. In eval mode the official SparseGSA uses TLC
 attention maps are computed on overlapping LR tiles of 96/72/48 pixels at x2/x3/x4 and the
 results averaged; this is reproduced (``DLGSANet.set_tlc``). The authors' lightweight weights
 were lost (README), so there is no weight format to import.
+
+Introduced in notebooks/13_the_family.ipynb (what DLGSANet changed, its cost); no notebook opens
+up its blocks.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class GDFN(nn.Module):
 
     1x1 (C -> 2E) -> depthwise 3x3 -> split in two halves -> GELU(first) * second -> 1x1 (E -> C),
     E = expansion * C. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    The attributes keep the released ``FeedForward``'s names: ``project_in``: 1x1 C -> 2E;
+    ``dwconv``: depthwise 3x3 on the 2E channels; ``project_out``: 1x1 E -> C.
+    Not covered by a notebook.
     """
 
     def __init__(self, channels: int, expansion: int = 2) -> None:
@@ -72,6 +79,10 @@ class MHDLSA(nn.Module):
     features (``local="dynamic"``), or one learned depthwise k x k conv with bias (``"static"``,
     the official ``idynamic=False`` ablation) -> 1x1 (no bias). No norm or activation inside.
     Shape: (B, C, H, W) -> (B, C, H, W).
+
+    ``conv0`` (1x1 in) and ``conv1`` (1x1 out) keep the released names; the released ``conv``,
+    the dynamic or static k x k between them, is ``local`` here. Overview (DLGSANet's "dynamic
+    local attention"): notebooks/13_the_family.ipynb.
     """
 
     def __init__(
@@ -118,8 +129,13 @@ class SparseGSA(nn.Module):
     pixels -> A = ReLU(tau * Q K^T), a (C/h x C/h) map per head with a learnable temperature tau
     per head -> A V -> 1x1. All convs bias-free. ReLU zeroes the negative similarities, so each
     output channel aggregates only the positively related ones (the "sparse" attention);
-    ``norm="softmax"`` gives MDTA. The kit's ``GlobalAttention`` computes the same map but with
-    biases, its own LayerNorm and residual, so its parameters differ from the official ones.
+    ``attn_norm="softmax"`` gives MDTA. The kit's ``GlobalAttention`` computes the same map but
+    with biases, its own LayerNorm and residual, so its parameters differ from the official ones.
+
+    The attributes keep the released ``SparseAttention``'s names: ``temperature``: tau, one per
+    head; ``qkv``: 1x1 C -> 3C; ``qkv_dwconv``: depthwise 3x3 on the 3C channels;
+    ``project_out``: 1x1 C -> C. The map itself is explained, as the GAU's ReLU variant, in
+    notebooks/08_global_attention.ipynb (section 7).
 
     With ``tlc_kernel`` set, eval mode computes A on overlapping tiles of that size and averages
     the A V results (TLC; the official test/validation behaviour). Training always uses the whole
@@ -131,15 +147,15 @@ class SparseGSA(nn.Module):
         channels: int,
         heads: int = 6,
         *,
-        norm: Literal["relu", "softmax"] = "relu",
+        attn_norm: Literal["relu", "softmax"] = "relu",
         tlc_kernel: int | None = None,
     ) -> None:
         super().__init__()
         if heads < 1 or channels % heads:
             raise ValueError(f"SparseGSA: {channels} channels do not split into {heads} heads")
-        if norm not in ("relu", "softmax"):
-            raise ValueError(f"attention norm must be 'relu' or 'softmax', got {norm!r}")
-        self.heads, self.norm, self.tlc_kernel = heads, norm, tlc_kernel
+        if attn_norm not in ("relu", "softmax"):
+            raise ValueError(f"attn_norm must be 'relu' or 'softmax', got {attn_norm!r}")
+        self.heads, self.attn_norm, self.tlc_kernel = heads, attn_norm, tlc_kernel
         self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
         self.qkv = nn.Conv2d(channels, 3 * channels, 1, bias=False)
         self.qkv_dwconv = nn.Conv2d(
@@ -154,7 +170,7 @@ class SparseGSA(nn.Module):
         q, k, v = (t.reshape(b, self.heads, c // self.heads, h * w) for t in qkv.chunk(3, dim=1))
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         attn = (q @ k.transpose(-2, -1)) * self.temperature  # (B, heads, C/h, C/h)
-        attn = F.relu(attn) if self.norm == "relu" else attn.softmax(dim=-1)
+        attn = F.relu(attn) if self.attn_norm == "relu" else attn.softmax(dim=-1)
         return (attn @ v).reshape(b, c, h, w)
 
     def _attend_tiled(self, qkv: Tensor, tile: int) -> Tensor:
@@ -182,7 +198,7 @@ class SparseGSA(nn.Module):
         return self.project_out(out)
 
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, norm={self.norm}, tlc_kernel={self.tlc_kernel}"
+        return f"heads={self.heads}, attn_norm={self.attn_norm}, tlc_kernel={self.tlc_kernel}"
 
 
 class HDTB(nn.Module):
@@ -191,6 +207,10 @@ class HDTB(nn.Module):
     x + MHDLSA(LN x), then + GDFN(LN x); then x + SparseGSA(LN x), then + GDFN(LN x) (the
     official ``IDynamicLayerBlock`` followed by ``SparseAttentionLayerBlock``). LayerNorms are
     over channels, with bias, eps 1e-5. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    ``norm1``..``norm4`` keep the released names; the released ``IDynamicDWConv``,
+    ``IDynamic_ffn``, ``restormer_attn`` and ``restormer_ffn`` are ``local``, ``ffn1``, ``attn``
+    and ``ffn2`` here. Overview: notebooks/13_the_family.ipynb (DLGSANet).
     """
 
     def __init__(
@@ -213,7 +233,7 @@ class HDTB(nn.Module):
         self.norm2 = LayerNorm2d(channels, eps=LN_EPS)
         self.ffn1 = GDFN(channels, ffn_expansion)
         self.norm3 = LayerNorm2d(channels, eps=LN_EPS)
-        self.attn = SparseGSA(channels, heads, norm=attn_norm, tlc_kernel=tlc_kernel)
+        self.attn = SparseGSA(channels, heads, attn_norm=attn_norm, tlc_kernel=tlc_kernel)
         self.norm4 = LayerNorm2d(channels, eps=LN_EPS)
         self.ffn2 = GDFN(channels, ffn_expansion)
 
@@ -226,7 +246,10 @@ class HDTB(nn.Module):
 
 class RHDTG(nn.Module):
     """Residual hybrid dynamic-Transformer group: N HDTBs -> 3x3 conv -> + input (as in SwinIR's
-    residual groups). Shape: (B, C, H, W) -> (B, C, H, W)."""
+    residual groups). Shape: (B, C, H, W) -> (B, C, H, W).
+
+    The release's ``BuildBlock``. Overview: notebooks/13_the_family.ipynb (DLGSANet).
+    """
 
     def __init__(self, channels: int, num_blocks: int, **block: object) -> None:
         super().__init__()
@@ -240,6 +263,8 @@ class RHDTG(nn.Module):
 class DLGSANet(nn.Module):
     """DLGSANet: mean shift, 3x3 embedding, residual groups, 3x3 conv, global residual,
     one-step sub-pixel upsampler. Takes RGB in [0, 1]. Shape: (B, 3, h, w) -> (B, 3, s*h, s*w).
+
+    Its cost and switches are in notebooks/13_the_family.ipynb.
     """
 
     def __init__(

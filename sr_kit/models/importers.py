@@ -11,6 +11,9 @@ Every kit model takes RGB in [0, 1]. A network that was trained on [0, 255] inpu
 divided by 255 (everything after it, PixelShuffle, is linear). A fixed mean shift inside the
 network (EDSR style) is kept as a kit buffer in [0, 1] units, since folding it into a bias would
 change the zero-padded border.
+
+Used in notebooks/13_the_family.ipynb (the authors' weights re-measured under the kit's protocol;
+summarised at the end of 01_the_sr_problem).
 """
 
 from __future__ import annotations

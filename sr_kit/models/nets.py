@@ -1,4 +1,8 @@
-"""Builders: the only place where a config becomes blocks (notebooks can build any block alone)."""
+"""Builders: the only place where a config becomes blocks (notebooks can build any block alone).
+
+LMSWN is assembled in notebooks/06_lmswn.ipynb, SAFDNet in notebooks/09_safdnet.ipynb; the
+blocks of IMDN and RFDN are in notebooks/04_feature_distillation.ipynb.
+"""
 
 from __future__ import annotations
 

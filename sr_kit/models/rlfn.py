@@ -6,6 +6,8 @@ RLFN starts from RFDN and removes what costs run time more than it buys quality:
 block the hierarchical distillation taps and their concatenation go (three 3x3 convs learn one
 residual "local feature"), ESA loses the conv group after its pooling, and the trunk no longer
 concatenates every block's output (the last block feeds a 3x3 conv directly).
+
+Introduced in notebooks/13_the_family.ipynb (what RLFN changed, its cost, its released weights).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class RLFB(nn.Module):
     it (the "residual local feature"), which is faster on GPUs at a similar size. No skip around
     the whole block (as in the release). Shape: (B, C, H, W) -> (B, C, H, W).
 
+    Names are the kit's: the release's ``c1_r``, ``c2_r``, ``c3_r`` are ``convs.0..2`` and its
+    ``c5`` is ``merge``; ``esa`` keeps ESA's released names. Overview:
+    notebooks/13_the_family.ipynb (RLFN).
+
     Args:
         channels: C.
         esa_channels: ESA's reduced width (16 in RLFN and RLFN-S).
@@ -66,6 +72,8 @@ class RLFN(nn.Module):
     Unlike IMDN/RFDN (``DistillNet``) only the last block's output reaches the tail: no
     concatenation of all block outputs and no 1x1 fusion. Takes RGB in [0, 1] (the released
     weights, trained on [0, 255], are rescaled on import). Shape: (B, 3, h, w) -> (B, 3, sh, sw).
+
+    Overview: notebooks/13_the_family.ipynb.
     """
 
     def __init__(self, blocks: list[nn.Module], channels: int, scale: int) -> None:

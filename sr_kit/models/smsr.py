@@ -16,6 +16,9 @@ folds the 255 into the first and last convs.
 
 Also here: the importer of the released ``model_1000.pt`` (x2), ``mask_stats`` (the hard masks
 of one image) and ``sparse_macs`` (the MACs the official sparse inference would spend).
+
+Introduced in notebooks/13_the_family.ipynb (what SMSR changed, its cost, its released weights);
+no notebook opens up its masks.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class ChannelAttention(nn.Module):
 
     Global average -> 1x1 (C -> C/r) -> ReLU -> 1x1 -> sigmoid -> rescale the input. Unlike the
     kit's CCA it pools the mean only (no standard deviation). Shape: (B, C, H, W) -> same.
+    ``gate`` is the released ``conv_du`` (same indices). Not covered by a notebook.
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -87,6 +91,9 @@ class SpatialMask(nn.Module):
     Here the pool uses ceil mode, so a last odd row or column is averaged over its own pixels,
     and the transposed conv is asked for the input's size. On even sizes this is exactly the
     released branch (no partial windows; output padding 1).
+
+    ``conv1``, ``conv2``, ``up`` are the released ``spa_mask.0``, ``spa_mask.3``, ``spa_mask.5``.
+    Overview: notebooks/13_the_family.ipynb (SMSR).
     """
 
     def __init__(self, channels: int) -> None:
@@ -123,6 +130,10 @@ class SparseMaskModule(nn.Module):
 
     ``sparse=False`` drops the mask branch and the channel logits: a dense block of the same
     body. Shape: (B, C, H, W) -> (B, C, H, W).
+
+    Names are the kit's: ``spatial``, ``channel_logits``, ``convs``, ``merge`` are the released
+    ``spa_mask``, ``body.ch_mask``, ``body.body``, ``body.collect``; ``ca`` is kept. Overview:
+    notebooks/13_the_family.ipynb (SMSR).
     """
 
     def __init__(self, channels: int, convs: int = 4, *, sparse: bool = True) -> None:
@@ -210,6 +221,8 @@ class SMSR(nn.Module):
     Training (``model.train()``): each forward samples Gumbel-softmax masks and keeps its
     sparsity term; ``extra_loss(progress)`` returns that term times the ramped weight and sets
     the temperature of the following forwards (see there).
+
+    Overview: notebooks/13_the_family.ipynb.
     """
 
     def __init__(

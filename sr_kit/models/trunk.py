@@ -1,4 +1,7 @@
-"""The network skeleton shared by IMDN, RFDN, LMSWN and SAFDNet."""
+"""The network skeleton shared by IMDN, RFDN, LMSWN and SAFDNet.
+
+Written out in notebooks/06_lmswn.ipynb and reused in notebooks/09_safdnet.ipynb.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ class DistillNet(nn.Module):
     features -> 3x3 conv to 3 s^2 channels -> PixelShuffle(s). (IMDN's layout, kept by RFDN.)
 
     Takes RGB in [0, 1] (no mean shift). Shape: (B, 3, h, w) -> (B, 3, s*h, s*w).
+
+    Explained in notebooks/06_lmswn.ipynb (built there with the same attribute names).
     """
 
     def __init__(self, head: nn.Module, blocks: Iterable[nn.Module], channels: int, scale: int):
