@@ -20,9 +20,10 @@ import pandas as pd
 from sr_kit.ablation import ablate
 from sr_kit.complexity import device_name
 from sr_kit.config import get_config, train_config
+from sr_kit.device import resolve_device
 from sr_kit.evaluate import write_csv_atomic
 from sr_kit.experiment import git_commit, utc_now
-from sr_kit.train import resolve_device
+from sr_kit.runconfig import RunConfig
 
 # The switch each timed grid flips (results/ablation_parallel_cpu.csv used lmswn / asym).
 FLIP = {"lmswn": ("asym", False), "safdnet": ("shift_ratio", 0.0)}
@@ -44,16 +45,16 @@ def main() -> None:
     preset = "brief-gpu" if gpu else "quick-cpu"
     train = train_config(preset, steps=steps, device=str(device), val_every=0,
                          checkpoint_every=0, time_budget_s=0.0)  # fmt: skip
-    base = get_config(args.model, scale=4)
     if args.model not in FLIP:
         p.error(f"--model must be one of {', '.join(FLIP)} (the networks with switches)")
     key, value = FLIP[args.model]
     grid = {key: [value]}  # base + one flipped switch: 2 configs x seeds runs
+    base = RunConfig(model=get_config(args.model, scale=4), train=train)
     rows = []
     for n in ns:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            table = ablate(base, grid, seeds=args.seeds, train=train,
+            table = ablate(base, grid, seeds=args.seeds,
                            registry=Path(tmp) / "r.sqlite", parallel=n, progress=False,
                            run_root=Path(tmp) / "runs")  # fmt: skip
             wall = time.perf_counter() - t0

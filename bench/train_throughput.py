@@ -22,14 +22,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from sr_kit.complexity import device_name
 from sr_kit.config import train_config
 from sr_kit.data import embedded_images
+from sr_kit.device import device_name, resolve_device
 from sr_kit.evaluate import write_csv_atomic
-from sr_kit.experiment import git_commit, utc_now
+from sr_kit.experiment import git_commit, l1_loss, utc_now
 from sr_kit.models import build_model
 from sr_kit.sampler import PatchSampler
-from sr_kit.train import fit, resolve_device
+from sr_kit.train import fit
 
 
 def _sync(device: torch.device) -> None:
@@ -64,9 +64,9 @@ def bare_loop(model, lr, hr, cfg, device, steps: int, warmup: int) -> float:
 
 def fit_rate(model, sampler, cfg, steps: int, warmup: int) -> float:
     """Steps per second of ``fit`` (warm-up run first, so compilation is not timed)."""
-    fit(model, sampler, dataclasses.replace(cfg, steps=warmup), progress=False)
+    fit(model, l1_loss, sampler, dataclasses.replace(cfg, steps=warmup), progress=False)
     t0 = time.perf_counter()
-    res = fit(model, sampler, dataclasses.replace(cfg, steps=steps), progress=False)
+    res = fit(model, l1_loss, sampler, dataclasses.replace(cfg, steps=steps), progress=False)
     return res.steps / (time.perf_counter() - t0)
 
 

@@ -1,5 +1,7 @@
 """sr-kit: building blocks, evaluation protocol and ablation tools for lightweight super-resolution.
 
+Start with notebooks/00_start_here.ipynb.
+
 The main entry points are importable from the top level (``sr_kit.build_model`` ...). They load
 on first use, so ``import sr_kit`` stays light: no torch, matplotlib or ipywidgets.
 """
@@ -22,7 +24,11 @@ _LAZY = {
     "psnr_y": "sr_kit.metrics",
     "ssim_y": "sr_kit.metrics",
     "resolve_dataset": "sr_kit.data",
+    "RunConfig": "sr_kit.runconfig",
+    "DataConfig": "sr_kit.runconfig",
     "fit": "sr_kit.train",
+    "train_sr": "sr_kit.experiment",
+    "run_training": "sr_kit.experiment",
     "ablate": "sr_kit.ablation",
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, apply_overrides, config_to_dict, get_config, switches
+from .rundir import model_file
 
 __all__ = ["main"]
 
@@ -44,8 +45,8 @@ def _model_from_args(args: argparse.Namespace):
 def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
-    from .complexity import count_params, lr_size_for_output, macs_at, module_table
-    from .models import build_model, deploy
+    from .complexity import lr_size_for_output, model_cost, module_table
+    from .models import build_model
 
     meta: dict = {}
     if args.checkpoint:
@@ -54,7 +55,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         from .config import config_from_dict
         from .models.checkpoint import read_model_file
 
-        data = read_model_file(_model_file(args.checkpoint))
+        data = read_model_file(model_file(args.checkpoint))
         meta = data.get("meta", {})
         cfg = config_from_dict(data["config"])  # counted on the training graph it rebuilds
         model = build_model(cfg)
@@ -63,9 +64,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         cfg = _model_from_args(args)
         model = build_model(cfg)
-    params = count_params(model)
-    params_deploy = count_params(deploy(model))
-    macs = macs_at(model, cfg.scale)
+    cost = model_cost(model, cfg.scale)
+    params, params_deploy, macs = cost.params, cost.params_deploy, cost.macs
     sw = switches(cfg)
     if args.json:
         out = {
@@ -113,16 +113,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_file(path: str) -> Path:
-    """A model file, or a run folder's final model (else its last checkpoint)."""
-    p = Path(path)
-    if p.is_dir():
-        return next(
-            (f for f in (p / "model.pt", p / "checkpoint.pt") if f.exists()), p / "model.pt"
-        )
-    return p
-
-
 def _eval_model(args: argparse.Namespace):
     """The model to evaluate: from --checkpoint, or built from --model/--scale/--set."""
     from .models import build_model, load_model
@@ -130,7 +120,7 @@ def _eval_model(args: argparse.Namespace):
     if args.checkpoint:
         if args.model or args.set:
             raise UserError("give either --checkpoint or --model/--set, not both")
-        path = _model_file(args.checkpoint)
+        path = model_file(args.checkpoint)
         model = load_model(path, device=args.device)
         if args.scale and args.scale != model.config.scale:
             raise UserError(f"{path} is a x{model.config.scale} model, not x{args.scale}")
@@ -158,28 +148,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config_from_args(args: argparse.Namespace):
-    from .config import train_config
+# The short training flags: each is an alias of `--set <key>=<value>` (flag dest -> override
+# key). They are applied first, then the --set items in order, so a --set can refine them.
+ALIASES: dict[str, str] = {
+    "steps": "train.steps",
+    "batch_size": "train.batch_size",
+    "patch": "train.patch",
+    "learning_rate": "train.learning_rate",
+    "device": "train.device",
+    "checkpoint_every": "train.checkpoint_every",
+    "val_every": "train.val_every",
+    "time_budget": "train.time_budget_s",
+    "seed": "seed",
+    "data": "data.train",
+    "val": "data.val",
+    "data_root": "data.root",
+}
 
-    overrides = {
-        key: getattr(args, key)
-        for key in (
-            "steps",
-            "batch_size",
-            "patch",
-            "seed",
-            "device",
-            "checkpoint_every",
-            "learning_rate",
-            "val_every",
-        )
-        if getattr(args, key) is not None
-    }
-    if args.time_budget is not None:
-        overrides["time_budget_s"] = args.time_budget
-    if args.compile:
-        overrides["compile"] = True
-    return train_config(args.preset, **overrides)
+
+def run_from_args(args: argparse.Namespace):
+    """The ``RunConfig`` of a train/ablate command line: preset, short flags, then ``--set``."""
+    from .config import train_config
+    from .runconfig import RunConfig
+
+    run = RunConfig(model=get_config(args.model, scale=args.scale),
+                    train=train_config(args.preset))  # fmt: skip
+    items = [f"{key}={getattr(args, dest)}" for dest, key in ALIASES.items()
+             if getattr(args, dest, None) is not None]  # fmt: skip
+    if getattr(args, "eval", None):
+        items.append("data.eval=" + ",".join(args.eval))
+    if getattr(args, "compile", False):
+        items.append("train.compile=true")
+    return run.override([*items, *(args.set or [])])
 
 
 def _init_distributed() -> bool:
@@ -198,15 +198,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .experiment import run_training
 
-    cfg = _model_from_args(args)
-    train = _train_config_from_args(args)
+    run = run_from_args(args)
     distributed = _init_distributed()
     try:
-        out = run_training(
-            cfg, train, data=args.data, val=args.val, eval_sets=args.eval or None,
-            data_root=args.data_root, run_dir=args.run_dir, resume=args.resume,
-            registry=args.registry, command=args.command_line,
-        )  # fmt: skip
+        out = run_training(run, run_dir=args.run_dir, resume=args.resume, registry=args.registry,
+                           command=args.command_line)  # fmt: skip
     except KeyboardInterrupt:
         print("sr-kit: interrupted; the checkpoint was saved (continue with --resume)",
               file=sys.stderr)  # fmt: skip
@@ -217,22 +213,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.run_id is None:  # a non-zero rank of a distributed run
         return 0
     print(f"run {out.run_id}: {out.steps} steps in {out.wall_s:.1f} s on {out.device} "
-          f"({out.status}); model: {out.run_dir / 'model.pt'}")  # fmt: skip
+          f"({out.status}); model: {out.folder.model}")  # fmt: skip
     for m in out.metrics:
         print(f"  {m['dataset']:>12}  PSNR_Y {m['psnr_y']:.2f}  SSIM_Y {m['ssim_y']:.4f}")
     return 0
 
 
-def _parse_grid(items: Sequence[str], cfg) -> dict:
-    from .config import apply_overrides
-
-    grid = {}
+def _parse_grid(items: Sequence[str], run) -> dict[str, list[str]]:
+    """``--grid key=v1,v2`` items -> {key: [v1, v2]}, each value checked against the run."""
+    grid: dict[str, list[str]] = {}
     for item in items:
         if "=" not in item:
             raise UserError(f"--grid {item!r} must look like key=v1,v2")
-        key, values = item.split("=", 1)
-        # parse each value through the config, so types and choices are checked
-        grid[key] = [getattr(apply_overrides(cfg, [f"{key}={v}"]), key) for v in values.split(",")]
+        key, values = (part.strip() for part in item.split("=", 1))
+        grid[key] = [v.strip() for v in values.split(",")]
+        for value in grid[key]:
+            run.override([f"{key}={value}"])  # a bad key or value fails here, listing what is valid
     return grid
 
 
@@ -242,19 +238,16 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from .ablation import ablate
     from .evaluate import write_csv_atomic
 
-    cfg = _model_from_args(args)
-    train = _train_config_from_args(args)
-    grid = _parse_grid(args.grid, cfg)
+    run = run_from_args(args)
+    grid = _parse_grid(args.grid, run)
     table = ablate(
-        cfg, grid, seeds=args.seeds, train=train, data=args.data, val=args.val,
-        eval_sets=args.eval or None, data_root=args.data_root, registry=args.registry,
+        run, grid, seeds=args.seeds, registry=args.registry,
         mode="one-at-a-time" if args.one_at_a_time else "product", parallel=args.parallel,
-        run_root=args.run_root,
-        command=args.command_line,
+        run_root=args.run_root, command=args.command_line,
     )  # fmt: skip
     cols = ["label", "n", "params", "params_deploy"] + [
-        c for c in table.columns if c.startswith("psnr_y/") and c.endswith(("_mean", "_std",
-                                                                             "_delta"))
+        c for c in table.columns
+        if c.startswith("psnr_y/") and c.endswith(("_mean", "_std", "_delta"))
     ] + ["within_noise"]  # fmt: skip
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
@@ -262,10 +255,10 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         from .experiment import git_commit, utc_now
 
         provenance = {
-            "model": cfg.name, "scale": cfg.scale, "steps": train.steps,
-            "batch_size": train.batch_size, "patch": train.patch, "data": args.data,
-            "commit": git_commit(), "date": utc_now(),
-            "command": args.command_line,
+            "model": run.model.name, "scale": run.model.scale, "steps": run.train.steps,
+            "batch_size": run.train.batch_size, "patch": run.train.patch,
+            "data": run.data.train, "commit": git_commit(), "date": utc_now(),
+            "command": args.command_line, "base_run": run.to_json(),
         }  # fmt: skip
         write_csv_atomic(table.assign(**provenance), args.csv)
     return 0
@@ -322,7 +315,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_upscale(args: argparse.Namespace) -> int:
     from .upscale import upscale_file
 
-    model_path = _model_file(args.checkpoint)
+    model_path = model_file(args.checkpoint)
     out = upscale_file(model_path, args.input, args.output, tile=args.tile or None,
                        overlap=args.overlap, device=args.device)  # fmt: skip
     print(out)
@@ -376,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--set",
             action="append",
             metavar="KEY=VALUE",
-            help="override a config field / ablation switch (repeatable), e.g. --set asym=false",
+            help="override any run setting (repeatable): a model switch (asym=false), a "
+            "training setting (train.warmup_steps=0), data (data.eval=set5,set14) or seed=1",
         )
 
     def root_arg(sp: argparse.ArgumentParser) -> None:
@@ -417,28 +411,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_eval)
 
     def train_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--data", default="embedded",
-                        help="training HR images: embedded, a named set or a folder")  # fmt: skip
-        sp.add_argument("--val", default="auto",
-                        help="validation set during training (auto: embedded val when training "
-                             "on embedded data)")  # fmt: skip
-        sp.add_argument(
-            "--eval",
-            action="append",
-            metavar="NAME_OR_DIR",
-            help="sets evaluated with the full protocol at the end (repeatable)",
-        )
-        sp.add_argument("--preset", choices=("quick-cpu", "brief-gpu", "paper"))
-        sp.add_argument("--steps", type=int)
-        sp.add_argument("--batch-size", type=int)
-        sp.add_argument("--patch", type=int, help="LR patch size")
-        sp.add_argument("--learning-rate", type=float)
-        sp.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N")
-        sp.add_argument("--seed", type=int)
-        sp.add_argument("--checkpoint-every", type=int)
-        sp.add_argument("--val-every", type=int)
-        sp.add_argument("--time-budget", type=float, help="stop (and save) after this many s")
-        sp.add_argument("--compile", action="store_true", help="torch.compile the model")
+        sp.add_argument("--preset", choices=("quick-cpu", "brief-gpu", "paper"),
+                        help="training settings to start from (default: TrainConfig)")  # fmt: skip
+        helps = {
+            "data": "training HR images: embedded (default), a named set or a folder",
+            "val": "validation set during training: auto (default; the embedded val split when "
+                   "training on embedded data), a set, or none",
+            "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N",
+            "time_budget": "stop (and save) after this many seconds",
+        }  # fmt: skip
+        for dest, key in ALIASES.items():
+            if dest == "data_root":
+                continue  # root_arg below
+            # values stay text: the override parser reads them by the field's type
+            what = helps.get(dest, "")
+            sp.add_argument("--" + dest.replace("_", "-"), dest=dest, metavar="VALUE",
+                            help=f"{what} (= --set {key}=VALUE)".lstrip())  # fmt: skip
+        sp.add_argument("--eval", action="append", metavar="NAME_OR_DIR",
+                        help="a set evaluated with the full protocol at the end (repeatable; "
+                             "= --set data.eval=A,B)")  # fmt: skip
+        sp.add_argument("--compile", action="store_true", help="= --set train.compile=true")
         sp.add_argument("--registry", help="run registry file (default: user data dir)")
         root_arg(sp)
 

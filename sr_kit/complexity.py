@@ -27,6 +27,8 @@ block and comparing with ``FlopCounterMode``):
 * fvcore's ``aten::einsum`` handle returns a float (numpy's optimiser cost / 2).
 
 Importing this module imports neither fvcore nor pandas; both are imported on first use.
+
+Explained in notebooks/02_counting_cost.ipynb.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import platform
 import statistics
 import time
 import warnings
@@ -46,12 +47,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from .device import device_name, resolve_device  # device_name is re-exported
+
 if TYPE_CHECKING:  # imported lazily at run time: fvcore is slow to import, pandas is heavy
     import pandas as pd
     from fvcore.nn import FlopCountAnalysis
 
 __all__ = [
     "Latency",
+    "ModelCost",
     "count_macs",
     "count_params",
     "device_name",
@@ -60,6 +64,7 @@ __all__ = [
     "latency",
     "lr_size_for_output",
     "macs_at",
+    "model_cost",
     "module_table",
     "peak_memory",
     "unsupported_ops",
@@ -333,6 +338,29 @@ def macs_at(
     return count_macs(model, x)
 
 
+@dataclass(frozen=True)
+class ModelCost:
+    """The cost summary every table of the kit shows for a network."""
+
+    params: int  # trainable parameters of the training graph
+    params_deploy: int  # of the deployed graph (re-parameterised branches fused)
+    macs: int  # at a 1280x720 output (fvcore: one multiply-add = one MAC)
+
+
+def model_cost(model: nn.Module, scale: int | None = None) -> ModelCost:
+    """Parameters (training and deployed graphs) and MACs at 720p of an SR network.
+
+    ``scale`` defaults to ``model.config.scale`` (a network built by ``build_model``).
+    """
+    from .models import deploy
+
+    if scale is None:
+        scale = getattr(getattr(model, "config", None), "scale", None)
+        if scale is None:
+            raise ValueError("model_cost: give `scale` for a model without .config")
+    return ModelCost(count_params(model), count_params(deploy(model)), macs_at(model, scale))
+
+
 def module_table(
     model: nn.Module,
     inputs: Inputs,
@@ -418,13 +446,6 @@ class Latency:
     channels_last: bool
 
 
-def _resolve(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
 def _same_device(a: torch.device | None, b: torch.device) -> bool:
     if a is None:  # no parameters or buffers: nothing to move
         return True
@@ -502,7 +523,7 @@ def latency(
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats=}, {warmup=}")
     amp = _autocast_dtype(dtype)
-    dev = _resolve(device)
+    dev = resolve_device(device)
     cuda = dev.type == "cuda"
 
     def sync() -> None:
@@ -621,7 +642,7 @@ def peak_memory(model: nn.Module, inputs: Inputs, *, device: str | torch.device 
     Returns:
         Peak bytes.
     """
-    dev = _resolve(device)
+    dev = resolve_device(device)
     with _placed(model, inputs, dev, False) as (m, args), torch.inference_mode():
         if dev.type == "cpu":
             return _cpu_peak(m, args)
@@ -635,31 +656,3 @@ def peak_memory(model: nn.Module, inputs: Inputs, *, device: str | torch.device 
         peak = torch.cuda.max_memory_allocated(dev) - baseline
         del out
         return peak
-
-
-def device_name(device: str | torch.device = "cpu") -> str:
-    """Human-readable name of the hardware behind ``device``, for result tables.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-
-    Returns:
-        The GPU name from ``torch.cuda.get_device_name`` (e.g. ``"NVIDIA H100 80GB HBM3"``),
-        or ``"cpu: <model name>"`` from ``/proc/cpuinfo`` (``platform.processor()`` where that
-        is unavailable), or ``str(device)`` for other device types.
-    """
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    if dev.type != "cpu":
-        return str(dev)
-    name = ""
-    with (
-        contextlib.suppress(OSError),
-        open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f,
-    ):
-        for line in f:
-            if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"cpu: {name or platform.processor() or platform.machine() or 'unknown'}"

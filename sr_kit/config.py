@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 
 __all__ = [
     "CONFIGS",
+    "PROTOCOL",
     "TRAIN_PRESETS",
     "BicubicConfig",
     "ConfigError",
@@ -34,12 +35,18 @@ __all__ = [
     "diff_label",
     "field_choices",
     "get_config",
+    "parse_field",
+    "stable_hash",
     "switch",
     "switches",
     "train_config",
 ]
 
 SCALES = (2, 3, 4)
+# The evaluation protocol of every quality figure the kit records (sr_kit.evaluate implements it):
+# PSNR/SSIM on BT.601 Y, `scale` border pixels shaved, LR made by MATLAB-compatible bicubic,
+# the output rounded to uint8 before measuring.
+PROTOCOL = "y_bt601, shave=scale, matlab_bicubic, uint8"
 
 
 class ConfigError(ValueError):
@@ -473,6 +480,9 @@ CONFIGS["dlgsanet_tiny"] = DLGSANetTinyConfig
 class TrainConfig:
     """How a network is trained: everything ``fit`` needs besides the model and the data.
 
+    The seed is not here: it belongs to the run (``RunConfig.seed``), which seeds both the
+    initial weights and the patch sampler.
+
     Steps count optimizer updates. The learning rate warms up linearly for ``warmup_steps`` and
     then follows a cosine to ``min_lr_ratio * learning_rate``. Patches are LR patches; the HR
     patch is ``patch * scale``. The defaults (bf16 autocast, channels_last) are for CUDA; the
@@ -485,7 +495,6 @@ class TrainConfig:
     learning_rate: float = 5e-4
     warmup_steps: int = 50
     min_lr_ratio: float = 0.01
-    seed: int = 0
     device: str = "auto"  # auto: cuda > mps > cpu
     amp: bool = True  # bf16 autocast (made for CUDA; works on CPU, usually slower there)
     channels_last: bool = True  # NHWC memory layout (faster convs on CUDA tensor cores)
@@ -588,10 +597,27 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _parse_value(cls: type[ModelConfig], key: str, text: str) -> Any:
-    hint = typing.get_type_hints(cls)[key]
+def _field_hint(cls: type, key: str) -> tuple[dataclasses.Field, Any]:
     f = next(f for f in dataclasses.fields(cls) if f.name == key)
+    return f, typing.get_type_hints(cls)[key]
+
+
+def parse_field(cls: type, key: str, text: str, *, owner: str | None = None) -> Any:
+    """Read ``text`` (as typed after ``key=`` on a command line) as a value of field ``key``.
+
+    Works for any config dataclass: bool (true/false/yes/no/on/off/1/0), int, float (also a
+    fraction such as ``1/3``), str, a Literal, ``X | None`` (``none``) and ``tuple[str, ...]``
+    (comma-separated). ``owner`` names the config in error messages (default: ``cls.name``).
+    """
+    f, hint = _field_hint(cls, key)
+    owner = owner or getattr(cls, "name", cls.__name__)
     choices = field_choices(f, hint)
+    args = get_args(hint)
+    optional = get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+    if optional and text.strip().lower() in ("none", "null", ""):
+        return None
+    if get_origin(hint) is tuple:
+        return tuple(part.strip() for part in text.split(",") if part.strip())
     base = _base_type(hint)
     try:
         if base is bool:
@@ -614,9 +640,9 @@ def _parse_value(cls: type[ModelConfig], key: str, text: str) -> Any:
             return value
         return text
     except (ValueError, ZeroDivisionError):
-        kinds = {int: "an integer", float: "a number", str: "text"}
+        kinds = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
         allowed = f"one of {list(choices)}" if choices else kinds.get(base, base.__name__)
-        raise ConfigError(f"{cls.name}: cannot read {key}={text!r}; expected {allowed}") from None
+        raise ConfigError(f"{owner}: cannot read {key}={text!r}; expected {allowed}") from None
 
 
 def apply_overrides(cfg: ModelConfig, items: typing.Iterable[str]) -> ModelConfig:
@@ -628,7 +654,7 @@ def apply_overrides(cfg: ModelConfig, items: typing.Iterable[str]) -> ModelConfi
             raise ConfigError(f"override {item!r} must look like key=value")
         key, text = (s.strip() for s in item.split("=", 1))
         _check_keys(cls, [key])
-        values[key] = _parse_value(cls, key, text)
+        values[key] = parse_field(cls, key, text)
     return dataclasses.replace(cfg, **values)
 
 
@@ -657,7 +683,19 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     return get_config(str(data["model"]), **rest)
 
 
+def stable_hash(obj: typing.Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys, no spaces), first 16 hex digits.
+
+    The one hash of the kit: config hashes, run hashes and the registry's columns all use it,
+    so the same settings give the same hash in every process and in every file.
+    """
+    try:
+        text = json.dumps(dict(obj), sort_keys=True, separators=(",", ":"))
+    except TypeError as e:
+        raise TypeError(f"cannot hash a value that is not JSON-serialisable: {e}") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def config_hash(cfg: ModelConfig) -> str:
     """A short stable hash of the config (same config, same hash, across processes)."""
-    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return stable_hash(config_to_dict(cfg))

@@ -2,6 +2,8 @@
 
 Per image: LR (uint8) -> float in [0, 1] -> model -> x255, rounded to uint8 -> PSNR/SSIM on Y with
 ``scale`` pixels shaved. Averages are per-image means, as the tables in the literature report them.
+
+Explained in notebooks/01_the_sr_problem.ipynb.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import PROTOCOL
+from .device import resolve_device
 from .fileio import atomic_path
 from .imresize import to_uint8_tensor
 from .metrics import psnr_y, ssim_y
@@ -24,11 +28,17 @@ if TYPE_CHECKING:
 
     from .data import ImagePair
 
-__all__ = ["PER_IMAGE_COLUMNS", "evaluate", "summarize", "super_resolve", "write_csv_atomic"]
+__all__ = [
+    "PER_IMAGE_COLUMNS",
+    "PROTOCOL",
+    "evaluate",
+    "summarize",
+    "super_resolve",
+    "write_csv_atomic",
+]
 
 # The per-image CSV of `sr-kit eval --csv`: exactly these columns, in this order.
 PER_IMAGE_COLUMNS = ["dataset", "image", "scale", "psnr_y", "ssim_y"]
-PROTOCOL = "y_bt601, shave=scale, matlab_bicubic, uint8"
 
 
 @torch.inference_mode()
@@ -69,6 +79,7 @@ def evaluate(
             if lpips:
                 raise
 
+    device = resolve_device(device)
     model = model.eval().to(device)
     rows = []
     for ds in datasets:

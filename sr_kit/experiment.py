@@ -1,13 +1,17 @@
-"""One training run from end to end: data -> model -> fit -> protocol evaluation -> registry.
+"""The SR experiment: one ``RunConfig`` -> data -> model -> fit -> protocol evaluation -> registry.
 
-This is what ``sr-kit train``, the ablation grid and the widget's Train button all call, so a run
-is recorded the same way whichever door it came through: config and hashes, seed, training
-settings, steps, wall time, device, torch version, git commit, command, status, cost and metrics.
+``run_training`` is what ``sr-kit train``, the ablation grid and the widget's Train button all
+call, so a run is recorded the same way whichever door it came through: the run config whole,
+its hash, steps, wall time, device, torch version, git commit, command, status, cost, the
+evaluation protocol and the metrics. The SR-specific parts of training live here too: the L1
+loss, PSNR_Y validation on the device, and the model-file keys that make a training checkpoint
+loadable as a model. Explained in notebooks/10_training_recipes.ipynb and 11_ablations.ipynb.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -18,15 +22,26 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-from .config import ModelConfig, TrainConfig, config_hash, config_to_dict
+from .config import TrainConfig, config_to_dict
+from .runconfig import RunConfig
+from .rundir import RunFolder
 from .runs import Registry
+from .train import BatchSource, FitResult, fit
 
 __all__ = [
     "RunOutcome",
+    "ValidationPSNR",
+    "evaluate_sets",
+    "fill_missing_sets",
     "git_commit",
+    "l1_loss",
+    "model_file_keys",
+    "psnr_y_torch",
     "run_training",
-    "train_key",
+    "train_sr",
     "training_images",
     "utc_now",
 ]
@@ -55,17 +70,95 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def train_key(train: TrainConfig, device: str) -> dict[str, Any]:
-    """The training settings that change the result: what the registry hashes to reuse runs.
+# -- the SR parts of training --------------------------------------------------------------------
 
-    The seed is stored in its own column; validation and checkpoint intervals do not change the
-    weights; the device type does (a CPU run is never reused as a GPU result).
+l1_loss = F.l1_loss  # the loss of IMDN, RFDN and both papers' networks
+
+_Y = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+
+
+def psnr_y_torch(sr: Tensor, hr: Tensor, shave: int) -> float:
+    """PSNR on Y of one SR output (3, H, W) in [0, 1] against uint8 HR (3, H, W), on device.
+
+    Same protocol as ``sr_kit.metrics.psnr_y``: SR rounded to uint8 levels, BT.601 Y, border
+    shave; computed in float64 so it agrees with the numpy version to ~1e-9 dB.
     """
-    d = dataclasses.asdict(train)
-    for key in ("seed", "val_every", "checkpoint_every", "device"):
-        d.pop(key)
-    d["device_type"] = torch.device(device).type
-    return d
+    sr8 = sr.detach().double().mul(255).clamp_(0, 255).add_(0.5).floor_()
+    w = torch.tensor(_Y, dtype=torch.float64, device=sr.device).view(3, 1, 1)
+    y_sr = (sr8 * w).sum(0)
+    y_hr = (hr.double() * w).sum(0)
+    if shave:
+        y_sr, y_hr = y_sr[shave:-shave, shave:-shave], y_hr[shave:-shave, shave:-shave]
+    mse = (y_sr - y_hr).pow(2).mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+class ValidationPSNR:
+    """``fit``'s ``evaluate`` callback for SR: mean PSNR_Y over validation pairs, on the device.
+
+    The pairs (objects with uint8 ``lr`` and ``hr`` arrays) are copied to the device once.
+    Returns ``{"val_psnr_y": dB}``; ``scale`` is the border shave.
+    """
+
+    key = "val_psnr_y"
+
+    def __init__(self, pairs: Sequence[Any], scale: int, device: str | torch.device) -> None:
+        from .device import resolve_device
+
+        device = resolve_device(device)
+
+        def t(a: np.ndarray) -> Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).to(device)
+
+        self.items = [(t(p.lr), t(p.hr)) for p in pairs]
+        if not self.items:
+            raise ValueError("ValidationPSNR needs at least one validation pair")
+        self.scale = scale
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        scores = []
+        for lr, hr in self.items:
+            sr = model(lr[None].float().div(255))
+            scores.append(psnr_y_torch(sr[0].float(), hr, self.scale))
+        return {self.key: float(np.mean(scores))}
+
+
+def model_file_keys(model: nn.Module) -> dict[str, Any]:
+    """What a training checkpoint needs to load as a model file (``load_model`` reads it)."""
+    from .models.checkpoint import FORMAT
+
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        raise ValueError("a kit model (built by build_model) is needed: no .config found")
+    return {"model_format": FORMAT, "config": config_to_dict(cfg), "graph": "train"}
+
+
+def train_sr(
+    model: nn.Module,
+    source: BatchSource,
+    cfg: TrainConfig,
+    *,
+    val: Sequence[Any] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
+    log_every: int = 10,
+    meta: dict[str, Any] | None = None,
+) -> FitResult:
+    """``fit`` for a kit SR network: L1 loss, PSNR_Y on ``val`` pairs, model-file checkpoints.
+
+    The validation border shave is the model's scale (``model.config.scale``); ``meta`` is more
+    plain data for the checkpoint (``run_training`` stores the run config there).
+    """
+    scale = model.config.scale
+    evaluate = ValidationPSNR(val, scale, cfg.device) if val else None
+    return fit(model, l1_loss, source, cfg, evaluate=evaluate, checkpoint=checkpoint,
+               resume=resume, checkpoint_meta={**model_file_keys(model), **(meta or {})},
+               progress=progress, callbacks=callbacks, log_every=log_every)  # fmt: skip
+
+
+# -- one recorded run ----------------------------------------------------------------------------
 
 
 def training_images(
@@ -86,7 +179,8 @@ class RunOutcome:
     """The result of ``run_training``."""
 
     run_id: int | None
-    run_dir: Path
+    run: RunConfig
+    folder: RunFolder
     metrics: list[dict[str, Any]]
     history: list[dict[str, float]]
     steps: int
@@ -94,114 +188,115 @@ class RunOutcome:
     status: str
     device: str
 
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
 
-def _default_run_dir(cfg: ModelConfig, seed: int) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.name}-x{cfg.scale}-{config_hash(cfg)[:8]}-s{seed}-{stamp}"
+
+def evaluate_sets(
+    model: nn.Module, names: Sequence[str], scale: int, *, data_root: str | None,
+    device: str | torch.device, progress: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Protocol evaluation (``sr_kit.evaluate``) on named sets: one metrics row per set."""
+    from .data import resolve_dataset
+    from .evaluate import PROTOCOL, evaluate
+
+    datasets = [resolve_dataset(name, scale, data_root=data_root) for name in names]
+    per_image = evaluate(model, datasets, scale=scale, device=device, progress=progress,
+                         lpips=None)  # LPIPS recorded when it is installed  # fmt: skip
+    rows = []
+    for ds_name, group in per_image.groupby("dataset", sort=False):
+        rows.append({
+            "dataset": ds_name, "psnr_y": float(group.psnr_y.mean()),
+            "ssim_y": float(group.ssim_y.mean()), "images": len(group),
+            "lpips": float(group.lpips.mean()) if "lpips" in group else None,
+            "protocol": PROTOCOL,
+        })  # fmt: skip
+    return rows
 
 
 def run_training(
-    model_cfg: ModelConfig,
-    train: TrainConfig,
+    run: RunConfig,
     *,
-    data: str = "embedded",
-    val: str | None = "auto",
-    eval_sets: Sequence[str] | None = None,
-    data_root: str | os.PathLike | None = None,
+    registry: Registry | str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
-    registry: Registry | str | os.PathLike | None = None,
     command: str | None = None,
     progress: bool = True,
     callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
 ) -> RunOutcome:
-    """Train ``model_cfg`` with ``train`` on ``data``, evaluate, and record the run.
+    """Train ``run``, evaluate it under the protocol, and record it in the registry.
 
     Args:
-        model_cfg: The network config (switches included).
-        train: Training settings; ``train.seed`` seeds the weights and the patch sampler.
-        data: Training images: "embedded", a named set (e.g. "div2k") or a folder of HR images.
-        val: Validation set watched during training; "auto" is the embedded val split when
-            training on embedded data, else none; None for none.
-        eval_sets: Sets evaluated with the full protocol at the end (default: the val set).
-        data_root: Where named sets live (see ``sr_kit.data.data_root``).
-        run_dir: Checkpoint folder (default ``runs/<model>-x<s>-<hash>-s<seed>-<time>``).
-        resume: Continue the checkpoint in ``run_dir``.
+        run: The run: model (switches included), training settings, data and seed. The seed
+            seeds the initial weights and the patch sampler.
         registry: A ``Registry`` or its path; None uses the default registry.
+        run_dir: The run folder (default ``RunFolder.for_run(run)``, under ``runs/``).
+        resume: Continue the checkpoint in ``run_dir``.
         command: The command line to record (default: this process's argv).
         progress: Progress bars.
         callbacks: Passed to ``fit`` (history records as they come).
     """
-    from .complexity import count_params, device_name, macs_at
+    from .complexity import device_name, model_cost
     from .data import resolve_dataset
-    from .evaluate import evaluate
-    from .models import build_model, deploy, save_model
+    from .device import resolve_device
+    from .evaluate import PROTOCOL
+    from .models import build_model, save_model
     from .sampler import PatchSampler
-    from .train import fit, resolve_device
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     rank = torch.distributed.get_rank() if distributed else 0
-    device = resolve_device(train.device)
+    device = resolve_device(run.train.device)
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
-    train = dataclasses.replace(train, device=str(device))
-    scale = model_cfg.scale
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, device=str(device)))
+    scale, data = run.model.scale, run.data
 
-    torch.manual_seed(train.seed)  # the same seed gives the same initial weights on every rank
-    model = build_model(model_cfg)
-    images, names = training_images(data, scale, data_root)
-    source = PatchSampler(
-        images, scale, train.patch, device=device, seed=train.seed + 1000 * rank, names=names
-    )
-    if val == "auto":
-        val = "embedded" if data.lower().startswith("embedded") else None
-    val_pairs = list(resolve_dataset(val, scale, data_root=data_root)) if val else None
-    eval_sets = list(eval_sets) if eval_sets is not None else ([val] if val else [])
+    torch.manual_seed(run.seed)  # the same seed gives the same initial weights on every rank
+    model = build_model(run.model)
+    images, names = training_images(data.train, scale, data.root)
+    source = PatchSampler(images, scale, run.train.patch, device=device,
+                          seed=run.seed + 1000 * rank, names=names)  # fmt: skip
+    val = data.val_set
+    val_pairs = list(resolve_dataset(val, scale, data_root=data.root)) if val else None
 
-    run_path = Path(run_dir) if run_dir is not None else _default_run_dir(model_cfg, train.seed)
+    folder = RunFolder(run_dir) if run_dir is not None else RunFolder.for_run(run)
+    if resume and folder.has_checkpoint():
+        _check_same_run(folder, run)
     main = rank == 0
     reg = None
     run_id = None
     if main:
         reg = registry if isinstance(registry, Registry) else Registry(registry)
-        params = count_params(model)
+        cost = model_cost(model, scale)
         run_id = reg.start_run(
-            model=model_cfg.name, scale=scale, seed=train.seed, config=config_to_dict(model_cfg),
-            train=train_key(train, str(device)), data=data,
+            run,
             command=command if command is not None else " ".join(sys.argv),
             device=device_name(device), torch_version=torch.__version__, commit=git_commit(),
-            params=params, params_deploy=count_params(deploy(model)),
-            macs=macs_at(model, scale), run_dir=str(run_path),
+            params=cost.params, params_deploy=cost.params_deploy, macs=cost.macs,
+            run_dir=str(folder.path), protocol=PROTOCOL,
         )  # fmt: skip
     status = "failed"
     try:
-        result = fit(
-            model, source, train, val=val_pairs, scale=scale, run_dir=run_path, resume=resume,
-            progress=progress, callbacks=callbacks,
-        )  # fmt: skip
+        result = train_sr(model, source, run.train, val=val_pairs, checkpoint=folder.checkpoint,
+                          resume=resume, progress=progress, callbacks=callbacks,
+                          meta={"run": run.to_dict(), "run_hash": run.hash()})  # fmt: skip
         metrics: list[dict[str, Any]] = []
         if main:
             model.eval()
-            datasets = [resolve_dataset(name, scale, data_root=data_root) for name in eval_sets]
-            per_image = evaluate(model, datasets, scale=scale, device=device, progress=progress,
-                                 lpips=None)  # LPIPS recorded when it is installed  # fmt: skip
-            for ds_name, group in per_image.groupby("dataset", sort=False):
-                metrics.append({
-                    "dataset": ds_name, "psnr_y": float(group.psnr_y.mean()),
-                    "ssim_y": float(group.ssim_y.mean()), "images": len(group),
-                    "lpips": float(group.lpips.mean()) if "lpips" in group else None,
-                })  # fmt: skip
+            metrics = evaluate_sets(model, data.eval_sets, scale, data_root=data.root,
+                                    device=device, progress=progress)  # fmt: skip
             meta = {
-                "run_id": run_id, "data": data, "train": dataclasses.asdict(train),
+                "run_id": run_id, "run": run.to_dict(), "run_hash": run.hash(),
                 "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
                 "steps": result.steps, "wall_s": result.wall_s, "metrics": metrics,
-                "date": utc_now(),
+                "protocol": PROTOCOL, "date": utc_now(),
             }  # fmt: skip
-            save_model(model, run_path / "model.pt", meta=meta)
+            save_model(model, folder.model, meta=meta)
         status = "done"
         return RunOutcome(
-            run_id=run_id, run_dir=run_path, metrics=metrics, history=result.history,
+            run_id=run_id, run=run, folder=folder, metrics=metrics, history=result.history,
             steps=result.steps, wall_s=result.wall_s, status=result.status, device=str(device),
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -216,3 +311,57 @@ def run_training(
                 reg.finish_run(run_id, status=status, steps=0, wall_s=0.0)
             if not isinstance(registry, Registry):
                 reg.close()
+
+
+def _check_same_run(folder: RunFolder, run: RunConfig) -> None:
+    """Resuming continues the same network: another model, seed or training set is an error.
+
+    Training settings may change on resume (e.g. more steps after a time budget ran out).
+    """
+    from .train import load_training_checkpoint
+
+    stored = load_training_checkpoint(folder.checkpoint).get("run")
+    if stored is None:  # written before run configs were stored
+        return
+    old = RunConfig.from_dict(stored)
+    diffs = [name for name, a, b in (("model", old.model, run.model), ("seed", old.seed, run.seed),
+             ("data.train", old.data.train, run.data.train)) if a != b]  # fmt: skip
+    if diffs:
+        verb = "differs" if len(diffs) == 1 else "differ"
+        raise ValueError(
+            f"{folder.checkpoint} is a checkpoint of another run (its {', '.join(diffs)} "
+            f"{verb}): resume it with the model, seed and training data it was started with, "
+            "or use another run dir"
+        )
+
+
+def fill_missing_sets(
+    reg: Registry, run_id: int, names: Sequence[str], *, data_root: str | None = None,
+    device: str | torch.device = "cpu", progress: bool = False,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Evaluate a finished run on the sets among ``names`` it has no metrics for.
+
+    The run's saved model file (``model.pt`` in its run folder) is evaluated; nothing is
+    retrained. Returns the rows added (empty when nothing was missing).
+    """
+    from .data import resolve_dataset
+    from .models import CheckpointError, load_model
+
+    row = reg.get(run_id)
+    have = set(row["metrics"])
+    scale = int(row["scale"])
+    missing = [n for n in names if resolve_dataset(n, scale, data_root=data_root).name not in have]
+    if not missing:
+        return []
+    path = RunFolder(row["run_dir"]).model
+    if not path.is_file():
+        raise CheckpointError(
+            f"run {run_id} has no metrics for {', '.join(missing)} and its model file {path} is "
+            "gone, so it cannot be evaluated without retraining; delete the run from the "
+            "registry or restore the file"
+        )
+    model = load_model(path, device=device)
+    rows = evaluate_sets(model, missing, scale, data_root=data_root, device=device,
+                         progress=progress)  # fmt: skip
+    reg.add_metrics(run_id, rows)
+    return rows

@@ -3,6 +3,10 @@
 Every function takes plain data (DataFrames, numpy arrays, tensors), returns the matplotlib
 ``Figure`` and never calls ``plt.show()``, so the same code works in notebooks, scripts and tests.
 Nothing here imports the rest of sr_kit; importing ``sr_kit`` itself never imports matplotlib.
+
+Used in notebooks/06_lmswn.ipynb and 09_safdnet.ipynb (training curves, crops),
+11_ablations.ipynb (ablation bars), 12_params_vs_psnr.ipynb (size vs PSNR, the Pareto front) and
+13_the_family.ipynb.
 """
 
 from __future__ import annotations
@@ -206,8 +210,8 @@ def training_curves(
     """Training loss against step (log y) and, when present, validation PSNR on a twin axis.
 
     Args:
-        history: Rows with ``step``, ``loss``, ``lr`` and optionally ``psnr`` (validation rows
-            may carry only ``step`` and ``psnr``).
+        history: ``fit``'s records: ``step``, ``loss`` and, on validation rows,
+            ``val_psnr_y`` (histories saved before it was named so call it ``psnr``).
         ax: Axes to draw into; a new figure when None.
     """
     import pandas as pd
@@ -229,12 +233,14 @@ def training_curves(
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
-    if "psnr" in df.columns and df["psnr"].notna().any():
-        rows = df[df["psnr"].notna()]
+    if "val_psnr_y" not in df.columns and "psnr" in df.columns:
+        df = df.rename(columns={"psnr": "val_psnr_y"})
+    if "val_psnr_y" in df.columns and df["val_psnr_y"].notna().any():
+        rows = df[df["val_psnr_y"].notna()]
         ax2 = ax.twinx()
         (line,) = ax2.plot(
             rows["step"].astype(float),
-            rows["psnr"].astype(float),
+            rows["val_psnr_y"].astype(float),
             color="C1",
             marker="o",
             ms=3,

@@ -1,29 +1,35 @@
 """Run registry: one SQLite row per training run, the provenance of every number the kit shows.
 
 A run is started before training (status ``"running"``) and finished afterwards with its step
-count, wall time and per-dataset metrics. The ablation grid looks runs up by
-``(config_hash, seed, train_hash, data)`` to reuse finished ones instead of training again.
+count, wall time and per-dataset metrics. Each row stores the run config whole (``run_json``),
+the evaluation protocol, and ``run_hash`` (:meth:`sr_kit.runconfig.RunConfig.hash`: model,
+training settings, training data, seed), by which the ablation grid finds finished runs to reuse
+instead of training again. Registries of schema 1 (before run configs) are upgraded in place
+when opened: their rows get the same run hash an equal run gets today.
 
 The file lives in the user's data directory (see :func:`default_registry_path`), so runs from
 every notebook and CLI call land in one place. Several processes may write at once: the database
 uses WAL journalling, every write is one ``BEGIN IMMEDIATE`` transaction, and a busy timeout
-makes a writer wait for the lock instead of failing. Only the standard library is imported here;
-pandas is imported inside :meth:`Registry.frame`.
+makes a writer wait for the lock instead of failing. Only the standard library and the kit's
+torch-free config modules are imported here; pandas is imported inside :meth:`Registry.frame`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .config import PROTOCOL, stable_hash
+from .runconfig import RunConfig, run_key_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,10 +41,9 @@ __all__ = [
     "Registry",
     "RegistryError",
     "default_registry_path",
-    "dict_hash",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "done", "failed", "interrupted")
 METRICS = ("psnr_y", "ssim_y", "lpips")
 BUSY_TIMEOUT_S = 30.0
@@ -69,9 +74,12 @@ CREATE TABLE IF NOT EXISTS runs (
     config_json TEXT NOT NULL,
     config_hash TEXT NOT NULL,
     train_json TEXT NOT NULL,
-    train_hash TEXT NOT NULL
+    train_hash TEXT NOT NULL,
+    run_json TEXT NOT NULL DEFAULT '',
+    run_hash TEXT NOT NULL DEFAULT '',
+    protocol TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS runs_lookup ON runs (config_hash, seed, train_hash, data, status);
+CREATE INDEX IF NOT EXISTS runs_by_hash ON runs (run_hash, status);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     dataset TEXT NOT NULL,
@@ -104,11 +112,13 @@ _RUN_FIELDS = (
     "train_hash",
     "finished",
     "run_dir",
+    "run_hash",
+    "protocol",
 )
 _SELECT_RUN = (
     "SELECT id, created, model, scale, seed, data, status, steps, wall_s, device, torch, "
     "git_commit, command, params, params_deploy, macs, config_hash, train_hash, finished, "
-    "run_dir, config_json, train_json FROM runs"
+    "run_dir, run_hash, protocol, run_json, config_json, train_json FROM runs"
 )
 
 
@@ -140,19 +150,10 @@ def default_registry_path() -> Path:
 
 
 def _canonical_json(obj: Mapping[str, Any], what: str) -> str:
-    # Same canonical form as sr_kit.config.config_hash, so hashes computed there match ours.
     try:
         return json.dumps(dict(obj), sort_keys=True, separators=(",", ":"))
     except TypeError as e:
         raise TypeError(f"{what} must be JSON-serialisable: {e}") from None
-
-
-def dict_hash(obj: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``obj`` (sorted keys), first 16 hex digits.
-
-    Equals ``sr_kit.config.config_hash(cfg)`` for ``obj = config_to_dict(cfg)``.
-    """
-    return hashlib.sha256(_canonical_json(obj, "the dict").encode()).hexdigest()[:16]
 
 
 def _now() -> str:
@@ -231,8 +232,18 @@ class Registry:
         con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         con.execute("PRAGMA foreign_keys = ON")
         # Switching to WAL needs a brief exclusive lock; skip it when another process already did.
-        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            con.execute("PRAGMA journal_mode = WAL")
+        # SQLite does not apply the busy timeout to this switch, so a process that opens the
+        # file while another creates the schema retries here instead of failing.
+        # (An in-memory database stays in "memory" mode: one attempt, whatever it answers.)
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                con.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         with self._write():
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -257,6 +268,28 @@ class Registry:
                     if statement.strip():
                         con.execute(statement)
                 con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version == 1:
+                self._upgrade_from_1(con)
+
+    @staticmethod
+    def _upgrade_from_1(con: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: add the run config, run hash and protocol columns.
+
+        A schema-1 row keeps ``run_json`` empty (it was never stored), gets the run hash computed
+        from its own columns (config, training key, data, seed: exactly what the hash covers) and
+        the protocol of ``sr_kit.evaluate``, the only code that wrote metrics in schema 1.
+        """
+        for column in ("run_json", "run_hash", "protocol"):
+            con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+        rows = con.execute("SELECT id, config_json, train_json, data, seed FROM runs").fetchall()
+        con.executemany(
+            "UPDATE runs SET run_hash = ?, protocol = ? WHERE id = ?",
+            [(run_key_hash(json.loads(c), json.loads(t), d, s), PROTOCOL, i)
+             for i, c, t, d, s in rows],
+        )  # fmt: skip
+        con.execute("DROP INDEX IF EXISTS runs_lookup")
+        con.execute("CREATE INDEX IF NOT EXISTS runs_by_hash ON runs (run_hash, status)")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -274,13 +307,8 @@ class Registry:
 
     def start_run(
         self,
+        run: RunConfig,
         *,
-        model: str,
-        scale: int,
-        seed: int,
-        config: Mapping[str, Any],
-        train: Mapping[str, Any],
-        data: str,
         command: str = "",
         device: str = "",
         torch_version: str = "",
@@ -289,21 +317,25 @@ class Registry:
         params_deploy: int | None = None,
         macs: int | None = None,
         run_dir: str = "",
+        protocol: str = PROTOCOL,
     ) -> int:
         """Record a new run with status ``"running"`` and return its id.
 
-        ``config`` and ``train`` are stored as canonical JSON with their :func:`dict_hash`.
+        The run config is stored whole (``run_json``) with its hash; the model config and the
+        training key are also stored on their own (``config_json``/``train_json`` and hashes),
+        so tables can group runs by network or by training settings.
         """
-        if not isinstance(config, Mapping) or not isinstance(train, Mapping):
-            raise TypeError("config and train must be dicts (e.g. config_to_dict(cfg))")
-        config_json = _canonical_json(config, "config")
-        train_json = _canonical_json(train, "train")
+        if not isinstance(run, RunConfig):
+            raise TypeError(f"start_run needs a RunConfig, got {type(run).__name__}")
+        d = run.to_dict()
+        config_json = _canonical_json(d["model"], "config")
+        train_json = _canonical_json(run.train_key(), "train")
         values = (
             _now(),
-            str(model),
-            int(scale),
-            int(seed),
-            str(data),
+            run.model.name,
+            int(run.model.scale),
+            int(run.seed),
+            run.data.train,
             "running",
             str(device),
             str(torch_version),
@@ -314,16 +346,19 @@ class Registry:
             _opt_int(macs, "macs"),
             str(run_dir),
             config_json,
-            hashlib.sha256(config_json.encode()).hexdigest()[:16],
+            stable_hash(d["model"]),
             train_json,
-            hashlib.sha256(train_json.encode()).hexdigest()[:16],
+            stable_hash(run.train_key()),
+            run.to_json(),
+            run.hash(),
+            str(protocol),
         )
         with self._write() as con:
             cur = con.execute(
                 "INSERT INTO runs (created, model, scale, seed, data, status, device, torch, "
                 "git_commit, command, params, params_deploy, macs, run_dir, config_json, "
-                "config_hash, train_json, train_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "config_hash, train_json, train_hash, run_json, run_hash, protocol) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             return int(cur.lastrowid)
@@ -396,13 +431,16 @@ class Registry:
     @staticmethod
     def _row_dict(row: tuple) -> dict[str, Any]:
         out = dict(zip(_RUN_FIELDS, row[: len(_RUN_FIELDS)], strict=True))
+        out["run"] = json.loads(row[-3]) if row[-3] else None  # None: a schema-1 row
         out["config"] = json.loads(row[-2])
         out["train"] = json.loads(row[-1])
         return out
 
     def get(self, run_id: int) -> dict[str, Any]:
-        """One run as a dict: every column, ``config``/``train`` dicts and ``metrics``.
+        """One run as a dict: every column, ``run``/``config``/``train`` dicts and ``metrics``.
 
+        ``run`` is the stored run config (``RunConfig.from_dict`` rebuilds it), None for rows
+        written before run configs were stored.
         ``metrics`` maps dataset -> ``{"psnr_y", "ssim_y", "lpips"}``. KeyError if missing.
         """
         row = self._con.execute(_SELECT_RUN + " WHERE id = ?", (int(run_id),)).fetchone()
@@ -412,14 +450,12 @@ class Registry:
         out["metrics"] = self._metrics_of([out["id"]])[out["id"]]
         return out
 
-    def find_done(
-        self, *, config_hash: str, seed: int, train_hash: str, data: str
-    ) -> dict[str, Any] | None:
-        """The newest run with status ``"done"`` and these keys (as :meth:`get`), or None."""
+    def find_done(self, run_hash: str) -> dict[str, Any] | None:
+        """The newest run with status ``"done"`` and this run hash (as :meth:`get`), or None."""
         row = self._con.execute(
-            "SELECT id FROM runs WHERE config_hash = ? AND seed = ? AND train_hash = ? "
-            "AND data = ? AND status = 'done' ORDER BY created DESC, id DESC LIMIT 1",
-            (config_hash, int(seed), train_hash, str(data)),
+            "SELECT id FROM runs WHERE run_hash = ? AND status = 'done' "
+            "ORDER BY created DESC, id DESC LIMIT 1",
+            (str(run_hash),),
         ).fetchone()
         return None if row is None else self.get(row[0])
 

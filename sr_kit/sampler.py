@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .device import resolve_device
 from .imresize import imresize_uint8
 
 __all__ = ["PatchSampler"]
@@ -53,7 +54,7 @@ class PatchSampler:
         if patch < 1 or scale < 1:
             raise ValueError(f"patch and scale must be >= 1, got patch={patch}, scale={scale}")
         self.scale, self.patch, self.augment = scale, patch, augment
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         names = list(names) if names is not None else [f"image {i}" for i in range(len(hr_images))]
         hr_p = patch * scale
         lr_parts, hr_parts, sizes, kept, skipped = [], [], [], [], []

@@ -1,16 +1,21 @@
-"""``fit``: a short, honest, resumable training loop. It knows nothing about SR architectures.
+"""``fit``: a short, honest, resumable training loop. It knows nothing about super-resolution.
 
-It takes a model, a batch source (anything with ``sample(batch_size) -> (lr, hr)``, such as
-``PatchSampler``), a ``TrainConfig`` and optional validation pairs. L1 loss, Adam, linear warm-up
-then cosine decay (or step halving). bf16 autocast and channels_last when the config asks (the
-defaults, meant for CUDA; the CPU preset turns them off, and the tests run them on the CPU);
-optional ``torch.compile``; DistributedDataParallel when a process group is initialised (torchrun).
+It takes a model, a loss function ``loss_fn(prediction, target)``, a batch source (anything with
+``sample(batch_size) -> (inputs, targets)``, such as ``PatchSampler``), a ``TrainConfig`` and an
+optional ``evaluate(model) -> {name: value}`` callback. Adam, linear warm-up then cosine decay (or
+step halving). bf16 autocast and channels_last when the config asks (the defaults, meant for
+CUDA; the CPU preset turns them off); optional ``torch.compile``; DistributedDataParallel when a
+process group is initialised (torchrun). A model with an ``extra_loss(progress)`` method (an
+auxiliary training term of its own, such as SMSR's sparsity loss) gets it added to the loss.
 
 Robustness: checkpoints are written atomically every ``checkpoint_every`` steps and hold only plain
-data (loadable with ``weights_only=True``); ``resume=True`` continues from the last one, and on the
-CPU the continued run reproduces the uninterrupted one exactly. A non-finite loss stops the run with
-``TrainingDiverged`` and no checkpoint is written after it; Ctrl-C saves before it propagates.
+data (loadable with ``weights_only=True``); ``resume=True`` continues from the checkpoint, and on
+the CPU the continued run reproduces the uninterrupted one exactly. A non-finite loss stops the run
+with ``TrainingDiverged`` and no checkpoint is written after it; Ctrl-C saves before it propagates.
 The loop reads the loss back to the host only every ``log_every`` steps, not every step.
+
+The SR parts (L1 loss, PSNR_Y validation, the model-file keys of a checkpoint) live with the SR
+experiment, in ``sr_kit.experiment``. Explained in notebooks/10_training_recipes.ipynb.
 """
 
 from __future__ import annotations
@@ -19,18 +24,17 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import TrainConfig, config_to_dict
-from .models.checkpoint import FORMAT, atomic_torch_save
+from .config import TrainConfig
+from .device import resolve_device
+from .fileio import atomic_torch_save
 
 __all__ = [
     "TRAIN_FORMAT",
@@ -38,13 +42,17 @@ __all__ = [
     "FitResult",
     "TrainingDiverged",
     "fit",
+    "load_training_checkpoint",
     "lr_multiplier",
-    "psnr_y_torch",
-    "resolve_device",
 ]
 
 TRAIN_FORMAT = "sr-kit-train/1"
-CHECKPOINT = "checkpoint.pt"
+# Keys fit writes into every checkpoint; `checkpoint_meta` may not replace them.
+_OWN_KEYS = ("format", "state_dict", "optimizer", "step", "sampler", "torch_rng", "history",
+             "wall_s", "train_config")  # fmt: skip
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
 
 class BatchSource(Protocol):
@@ -57,30 +65,18 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class FitResult:
-    """What a training run produced."""
+    """What a training run produced.
+
+    ``status`` is "done" (all steps) or "time_budget" (stopped by ``time_budget_s``). ``final``
+    holds the last values of the ``evaluate`` callback (empty without one).
+    """
 
     history: list[dict[str, float]]
     steps: int
     wall_s: float
-    status: str  # done | time_budget | interrupted
+    status: str
     device: str
-    run_dir: Path | None = None
-    final_psnr: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here")
-    return dev
+    final: dict[str, float]
 
 
 def lr_multiplier(step: int, cfg: TrainConfig) -> float:
@@ -94,76 +90,6 @@ def lr_multiplier(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-_Y = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
-
-
-def psnr_y_torch(sr: Tensor, hr: Tensor, shave: int) -> float:
-    """PSNR on Y of one SR output (3, H, W) in [0, 1] against uint8 HR (3, H, W), on device.
-
-    Same protocol as ``sr_kit.metrics.psnr_y``: SR rounded to uint8 levels, BT.601 Y, border
-    shave; computed in float64 so it agrees with the numpy version to ~1e-9 dB.
-    """
-    sr8 = sr.detach().double().mul(255).clamp_(0, 255).add_(0.5).floor_()
-    w = torch.tensor(_Y, dtype=torch.float64, device=sr.device).view(3, 1, 1)
-    y_sr = (sr8 * w).sum(0)
-    y_hr = (hr.double() * w).sum(0)
-    if shave:
-        y_sr, y_hr = y_sr[shave:-shave, shave:-shave], y_hr[shave:-shave, shave:-shave]
-    mse = (y_sr - y_hr).pow(2).mean().item()
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def _is_main() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-        torch.distributed.get_rank() == 0
-    )
-
-
-class _Validator:
-    """Validation pairs kept on the device; PSNR on Y per image, averaged."""
-
-    def __init__(self, pairs: Sequence[Any], scale: int, device: torch.device) -> None:
-        def t(a: np.ndarray) -> Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).to(device)
-
-        self.items = [(t(p.lr), t(p.hr)) for p in pairs]
-        self.scale = scale
-
-    @torch.inference_mode()
-    def __call__(self, model: nn.Module, autocast: Callable[[], Any]) -> float:
-        was = model.training
-        model.eval()
-        scores = []
-        for lr, hr in self.items:
-            with autocast():
-                sr = model(lr[None].float().div(255))
-            scores.append(psnr_y_torch(sr[0].float(), hr, self.scale))
-        model.train(was)
-        return float(np.mean(scores))
-
-
-def _checkpoint_data(
-    model: nn.Module, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
-    source: BatchSource, history: list[dict[str, float]], wall_s: float,
-) -> dict[str, Any]:  # fmt: skip
-    model_cfg = getattr(model, "config", None)
-    return {
-        # A training checkpoint is also a model file: load_model() reads config + state_dict.
-        "format": TRAIN_FORMAT,
-        "model_format": FORMAT,
-        "config": config_to_dict(model_cfg) if model_cfg is not None else {},
-        "graph": "train",
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "train_config": dataclasses.asdict(cfg),
-        "step": step,
-        "optimizer": opt.state_dict(),
-        "sampler": source.get_state() if hasattr(source, "get_state") else None,
-        "torch_rng": torch.get_rng_state(),
-        "history": history,
-        "wall_s": wall_s,
-    }
-
-
 def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a training checkpoint safely (``weights_only``); errors name the file."""
     path = Path(path)
@@ -172,44 +98,210 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except Exception as err:
         raise RuntimeError(f"{path}: cannot read the training checkpoint ({err})") from err
     if not isinstance(data, dict) or data.get("format") != TRAIN_FORMAT:
-        raise RuntimeError(f"{path}: not an sr-kit training checkpoint")
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise RuntimeError(
+            f"{path}: not an sr-kit training checkpoint (expected format {TRAIN_FORMAT!r}, "
+            f"found {found!r})"
+        )
     return data
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+class _Loop:
+    """The state of one ``fit`` call, with one method per step of the loop."""
+
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, source: BatchSource, cfg: TrainConfig,
+        evaluate: Evaluate | None, checkpoint: Path | None, meta: Mapping[str, Any],
+        log_every: int,
+    ) -> None:  # fmt: skip
+        self.model, self.loss_fn, self.source, self.cfg = model, loss_fn, source, cfg
+        self.device = resolve_device(cfg.device)
+        self.distributed = _distributed()
+        self.main = not self.distributed or torch.distributed.get_rank() == 0
+        self.evaluate = evaluate if self.main else None
+        self.ckpt = checkpoint if self.main else None
+        self.meta = dict(meta)
+        self.log_every = log_every
+        model.to(self.device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(
+                "fit: the model has no trainable parameters (bicubic cannot be trained)"
+            )
+        self.opt = torch.optim.Adam(self.params, lr=cfg.learning_rate, betas=(0.9, 0.999))
+        self.start, self.history, self.wall_before = 0, [], 0.0
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.n_sum, self.completed, self.final, self.final_step = 0, 0, {}, -1
+        # A network with a training term of its own exposes extra_loss(progress)
+        self.extra_loss = getattr(model, "extra_loss", None)
+        self.t0 = time.perf_counter()
+
+    def restore(self) -> None:
+        """Continue from the checkpoint: weights, optimizer, sampler and RNG state, history."""
+        data = load_training_checkpoint(self.ckpt)
+        self.model.load_state_dict(data["state_dict"])
+        self.opt.load_state_dict(data["optimizer"])
+        if data.get("sampler") is not None and hasattr(self.source, "set_state"):
+            self.source.set_state(data["sampler"])
+        torch.set_rng_state(data["torch_rng"])
+        self.start, self.wall_before = int(data["step"]), float(data["wall_s"])
+        self.history = list(data["history"])
+        self.completed = self.start
+
+    def wrap(self) -> None:
+        """DDP and torch.compile wrap the model for the forward pass only."""
+        self.net: nn.Module = self.model
+        if self.distributed:
+            cuda = self.device.type == "cuda"
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if cuda else None
+            )
+        if self.cfg.compile:
+            self.net = torch.compile(self.net)
+
+    def autocast(self) -> Any:
+        if self.cfg.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, enabled=False)
+
+    def step(self, step: int) -> None:
+        """One optimizer update on a fresh batch; nothing is read back to the host."""
+        cfg = self.cfg
+        inputs, targets = self.source.sample(cfg.batch_size)
+        if cfg.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.learning_rate * lr_multiplier(step, cfg)
+        with self.autocast():
+            loss = self.loss_fn(self.net(inputs).float(), targets)
+            if self.extra_loss is not None:
+                extra = self.extra_loss(step / cfg.steps)
+                if extra is not None:
+                    loss = loss + extra.float()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        self.loss_sum += loss.detach()
+        self.n_sum += 1
+        self.completed = step + 1
+
+    def over_time(self, done: int) -> bool:
+        """Whether the time budget is spent; under DDP every rank agrees on the same step."""
+        budget = self.cfg.time_budget_s
+        over = bool(budget) and time.perf_counter() - self.t0 >= budget
+        if not self.distributed:
+            return over
+        if not budget or done % self.log_every:
+            return False
+        # every rank must stop at the same step, or DDP's all-reduce would hang
+        flag = torch.tensor(float(over), device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def mean_loss(self, upto: int) -> float:
+        """The mean loss since the last read (the one host sync per interval), checked finite."""
+        mean = (self.loss_sum / max(self.n_sum, 1)).item()
+        if not math.isfinite(mean):
+            where = f" The last good checkpoint is {self.ckpt}." if self.ckpt else ""
+            raise TrainingDiverged(
+                f"loss became {mean} between steps {upto - self.n_sum + 1} and {upto}; "
+                f"stopping.{where} Try a lower learning rate or gradient clipping (grad_clip)."
+            )
+        return mean
+
+    def log(self, done: int) -> dict[str, float]:
+        record = {"step": done, "loss": self.mean_loss(done),
+                  "learning_rate": self.opt.param_groups[0]["lr"]}  # fmt: skip
+        self.loss_sum.zero_()
+        self.n_sum = 0
+        return record
+
+    def validation_due(self, done: int) -> bool:
+        every = self.cfg.val_every
+        return self.evaluate is not None and (
+            (every and done % every == 0) or done == self.cfg.steps
+        )
+
+    def validate(self) -> dict[str, float]:
+        """The ``evaluate`` callback in eval mode, without gradients, under the same autocast."""
+        was = self.model.training
+        self.model.eval()
+        with torch.inference_mode(), self.autocast():
+            values = {k: float(v) for k, v in self.evaluate(self.model).items()}
+        self.model.train(was)
+        self.final, self.final_step = values, self.completed
+        return values
+
+    def checkpoint_due(self, done: int) -> bool:
+        every = self.cfg.checkpoint_every
+        return bool(every) and done % every == 0 and done != self.cfg.steps
+
+    def save(self, wall_s: float | None = None) -> None:
+        """Write the checkpoint atomically (main rank only), never with a NaN already seen."""
+        if self.ckpt is None:
+            return
+        if self.n_sum:
+            self.mean_loss(self.completed)
+        atomic_torch_save({
+            **self.meta,
+            "format": TRAIN_FORMAT,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "train_config": dataclasses.asdict(self.cfg),
+            "step": self.completed,
+            "optimizer": self.opt.state_dict(),
+            "sampler": self.source.get_state() if hasattr(self.source, "get_state") else None,
+            "torch_rng": torch.get_rng_state(),
+            "history": self.history,
+            "wall_s": self.wall_s() if wall_s is None else wall_s,
+        }, self.ckpt)  # fmt: skip
+
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self.t0
 
 
 def fit(
     model: nn.Module,
+    loss_fn: LossFn,
     source: BatchSource,
     cfg: TrainConfig,
     *,
-    val: Sequence[Any] | None = None,
-    scale: int | None = None,
-    run_dir: str | os.PathLike | None = None,
+    evaluate: Evaluate | None = None,
+    checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    checkpoint_meta: Mapping[str, Any] | None = None,
     progress: bool = True,
     callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
     log_every: int = 10,
 ) -> FitResult:
-    """Train ``model`` on batches from ``source`` for ``cfg.steps`` steps.
+    """Train ``model`` to minimise ``loss_fn`` on batches from ``source`` for ``cfg.steps`` steps.
 
     Args:
-        model: The network (moved to the training device in place).
-        source: Batch source; a ``PatchSampler`` keeps its pool on the device.
+        model: The network (moved to ``cfg.device`` in place).
+        loss_fn: ``loss_fn(prediction, target) -> scalar tensor``, e.g. ``F.l1_loss``.
+        source: Batch source. If it cuts patches (has a ``patch`` attribute), it must cut
+            ``cfg.patch``-sized ones: the config records what the run trained on.
         cfg: Training settings (see ``TrainConfig``).
-        val: Validation pairs (objects with uint8 ``lr`` and ``hr`` arrays); PSNR_Y is measured
-            every ``cfg.val_every`` steps and at the end.
-        scale: Border shave for validation PSNR (defaults to ``model.config.scale``).
-        run_dir: Where checkpoints go (``checkpoint.pt``); None keeps everything in memory.
-        resume: Continue from ``run_dir/checkpoint.pt``. Without it, an existing checkpoint is
-            an error, so a finished run is never overwritten by accident.
-        progress: Show a tqdm bar with the loss and PSNR.
+        evaluate: Called with the model (eval mode, no gradients) every ``cfg.val_every`` steps
+            and at the end; its ``{name: value}`` go into the history record.
+        checkpoint: The checkpoint file; None keeps everything in memory.
+        resume: Continue from ``checkpoint``. Without it, an existing checkpoint is an error, so
+            a finished run is never overwritten by accident.
+        checkpoint_meta: Plain data stored in every checkpoint beside fit's own keys (e.g. what
+            makes it loadable as a model file).
+        progress: Show a tqdm bar with the loss and the evaluated values.
         callbacks: Called with each history record (every ``log_every`` steps and validations).
         log_every: Steps between host reads of the loss (progress, history, NaN check).
 
-    The loss is L1; a model with an ``extra_loss(progress)`` method (progress = step / steps, in
-    [0, 1)) adds what it returns after each forward (a scalar tensor, or None for nothing).
-
     Returns:
-        A ``FitResult``; ``status`` is "done" or "time_budget".
+        A ``FitResult``.
 
     Raises:
         TrainingDiverged: On a non-finite loss (the last checkpoint on disk stays valid).
@@ -217,138 +309,64 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    device = resolve_device(cfg.device)
-    cuda = device.type == "cuda"
-    scale = scale or getattr(getattr(model, "config", None), "scale", None)
-    if val and not scale:
-        raise ValueError("fit: give `scale` (the validation border shave) or a model with .config")
-    run_path = Path(run_dir) if run_dir is not None else None
-    ckpt_path = run_path / CHECKPOINT if run_path is not None else None
-    if ckpt_path is not None and ckpt_path.exists() and not resume:
+    patch = getattr(source, "patch", None)
+    if patch is not None and patch != cfg.patch:
+        raise ValueError(f"fit: the batch source cuts {patch}-pixel patches but train.patch is "
+                         f"{cfg.patch}; build the source with patch=cfg.patch")  # fmt: skip
+    clash = sorted(set(checkpoint_meta or {}) & set(_OWN_KEYS))
+    if clash:
+        raise ValueError(f"fit: checkpoint_meta may not set {', '.join(clash)} (fit writes them)")
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists() and not resume:
         raise FileExistsError(
-            f"{ckpt_path} exists: pass resume=True (--resume) to continue it, "
-            "or use another run dir"
+            f"{ckpt} exists: pass resume=True (--resume) to continue it, or use another run dir"
         )
-
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("fit: the model has no trainable parameters (bicubic cannot be trained)")
-    opt = torch.optim.Adam(params, lr=cfg.learning_rate, betas=(0.9, 0.999))
-
-    start, history, wall_before = 0, [], 0.0
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        data = load_training_checkpoint(ckpt_path)
-        model.load_state_dict(data["state_dict"])
-        opt.load_state_dict(data["optimizer"])
-        if data.get("sampler") is not None and hasattr(source, "set_state"):
-            source.set_state(data["sampler"])
-        torch.set_rng_state(data["torch_rng"])
-        start, history, wall_before = int(data["step"]), list(data["history"]), data["wall_s"]
-
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    net: nn.Module = model
-    if distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
-    if cfg.compile:
-        net = torch.compile(net)
-    main = _is_main()
-    # A network with a training term of its own (an auxiliary loss) exposes extra_loss(progress)
-    extra_loss = getattr(model, "extra_loss", None)
-
-    def autocast():
-        if cfg.amp:
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return torch.autocast(device.type, enabled=False)
-
-    validator = _Validator(val, scale, device) if (val and main) else None
-    save = (lambda s, w: atomic_torch_save(
-        _checkpoint_data(model, opt, s, cfg, source, history, w), ckpt_path
-    )) if (ckpt_path is not None and main) else (lambda s, w: None)  # fmt: skip
-
-    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc="train")
-    t0 = time.perf_counter()
-    loss_sum = torch.zeros((), device=device)
-    n_sum, completed, status, psnr = 0, start, "done", None
+    loop = _Loop(model, loss_fn, source, cfg, evaluate, ckpt, checkpoint_meta or {}, log_every)
+    if resume and ckpt is not None and ckpt.exists():
+        loop.restore()
+    loop.wrap()
+    bar = tqdm(total=cfg.steps, initial=loop.start, disable=not (progress and loop.main),
+               desc="train")  # fmt: skip
+    status = "done"
     model.train()
-
-    def check_finite(upto: int) -> float:
-        mean = (loss_sum / max(n_sum, 1)).item()  # the one host sync per log interval
-        if not math.isfinite(mean):
-            raise TrainingDiverged(
-                f"loss became {mean} between steps {upto - n_sum + 1} and {upto}; stopping. "
-                + (f"The last good checkpoint is {ckpt_path}." if ckpt_path else "")
-                + " Try a lower learning rate or gradient clipping (grad_clip)."
-            )
-        return mean
-
     try:
-        for step in range(start, cfg.steps):
-            lr, hr = source.sample(cfg.batch_size)
-            if cfg.channels_last:
-                lr = lr.contiguous(memory_format=torch.channels_last)
-            for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * lr_multiplier(step, cfg)
-            with autocast():
-                loss = F.l1_loss(net(lr).float(), hr)
-                if extra_loss is not None:  # e.g. SMSR's sparsity term on its last masks
-                    extra = extra_loss(step / cfg.steps)
-                    if extra is not None:
-                        loss = loss + extra.float()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            loss_sum += loss.detach()
-            n_sum += 1
-            completed = done = step + 1
-            last = done == cfg.steps
-            over_time = bool(cfg.time_budget_s) and time.perf_counter() - t0 >= cfg.time_budget_s
-            if distributed and cfg.time_budget_s and done % log_every == 0:
-                # every rank must stop at the same step, or DDP's all-reduce would hang
-                flag = torch.tensor(float(over_time), device=device)
-                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                over_time = bool(flag.item())
-            elif distributed:
-                over_time = False
-            if done % log_every == 0 or last or over_time:
-                record = {"step": done, "loss": check_finite(done), "lr": opt.param_groups[0]["lr"]}
-                loss_sum.zero_()
-                n_sum = 0
-                if validator and ((cfg.val_every and done % cfg.val_every == 0) or last):
-                    psnr = validator(model, autocast)
-                    record["psnr"] = psnr
-                history.append(record)
-                bar.set_postfix(
-                    loss=f"{record['loss']:.4f}", **({"psnr": f"{psnr:.2f}"} if psnr else {})
-                )
+        for step in range(loop.start, cfg.steps):
+            loop.step(step)
+            done = step + 1
+            stop = loop.over_time(done)
+            if done % log_every == 0 or done == cfg.steps or stop:
+                record = loop.log(done)
+                if loop.validation_due(done):
+                    record.update(loop.validate())
+                loop.history.append(record)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"})
                 for cb in callbacks:
                     cb(record)
             bar.update(1)
-            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and not last:
-                if n_sum:
-                    check_finite(done)  # never save weights that already saw a NaN
-                save(done, wall_before + time.perf_counter() - t0)
-            if over_time and not last:
+            if loop.checkpoint_due(done):
+                loop.save()
+            if stop and done < cfg.steps:
                 status = "time_budget"
                 break
     except KeyboardInterrupt:
         # save what we have (if it is finite), then let the interrupt through
-        if n_sum == 0 or math.isfinite((loss_sum / n_sum).item()):
-            save(completed, wall_before + time.perf_counter() - t0)
+        if loop.n_sum == 0 or math.isfinite((loop.loss_sum / loop.n_sum).item()):
+            loop.save()
         raise
     finally:
         bar.close()
-    wall = wall_before + time.perf_counter() - t0
-    if validator and (not history or "psnr" not in history[-1]):
-        psnr = validator(model, autocast)
-        history.append({"step": completed, "loss": history[-1]["loss"] if history else float("nan"),
-                        "lr": opt.param_groups[0]["lr"], "psnr": psnr})  # fmt: skip
-    save(completed, wall)
-    return FitResult(
-        history=history, steps=completed, wall_s=wall, status=status, device=str(device),
-        run_dir=run_path, final_psnr=psnr,
-    )  # fmt: skip
+    if loop.evaluate is not None and loop.final_step != loop.completed:
+        # stopped by the time budget between validations (or resumed a finished run):
+        # evaluate the weights we return
+        values = loop.validate()
+        if loop.history and loop.history[-1]["step"] == loop.completed:
+            loop.history[-1].update(values)
+        else:
+            lr_now = loop.opt.param_groups[0]["lr"]
+            loop.history.append(
+                {"step": loop.completed, "loss": math.nan, "learning_rate": lr_now, **values}
+            )
+    wall = loop.wall_s()
+    loop.save(wall)
+    return FitResult(history=loop.history, steps=loop.completed, wall_s=wall, status=status,
+                     device=str(loop.device), final=dict(loop.final))  # fmt: skip

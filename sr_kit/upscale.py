@@ -21,6 +21,8 @@ attention (IMDN) pools mean and std over the window, and global attention attend
 The uint8 conversion is the evaluation protocol's (``sr_kit.evaluate.super_resolve``): uint8 ->
 float in [0, 1] -> network -> ×255 -> rounded half away from zero. Untiled, ``upscale_array``
 therefore gives exactly what ``sr-kit eval`` measures.
+
+Not covered by a notebook: ``sr-kit upscale`` (README) is its front end.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from .complexity import eval_mode
+from .device import resolve_device
 from .fileio import atomic_path
 from .imresize import to_uint8_tensor
 
@@ -104,14 +107,6 @@ def _ready(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
         return
     with eval_mode(model):
         yield model
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        # torch.device("cuda") != the device a tensor reports ("cuda:0"): compare like with like.
-        dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,7 +204,7 @@ def upscale_array(
     """
     lr = _check_image(lr)
     _check_tiling(tile, overlap, batch_tiles)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     cfg = getattr(model, "config", None)
     scale: int | None = getattr(cfg, "scale", None)
     h, w = lr.shape[:2]

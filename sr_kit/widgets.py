@@ -32,8 +32,18 @@ from .config import (
     switches,
     train_config,
 )
+from .runconfig import RunConfig
 
-__all__ = ["AblationPanel", "Costs", "measure_costs"]
+__all__ = ["AblationPanel", "Costs", "measure_costs", "panel_train_config"]
+
+
+def panel_train_config() -> TrainConfig:
+    """The Train button's default settings: quick-cpu on a CPU, brief-gpu capped at 90 s."""
+    import torch
+
+    if torch.cuda.is_available():
+        return train_config("brief-gpu", time_budget_s=90.0)
+    return train_config("quick-cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +60,16 @@ def measure_costs(cfg: ModelConfig, *, latency_lr: tuple[int, int] | None = (90,
     """Parameters, deployed parameters, MACs at 720p and CPU latency (median ms) of a config."""
     import torch
 
-    from .complexity import count_params, latency, macs_at
+    from .complexity import latency, model_cost
     from .models import build_model, deploy
 
     model = build_model(cfg)
-    fused = deploy(model)
+    cost = model_cost(model, cfg.scale)
     ms = None
     if latency_lr is not None:
         x = torch.zeros(1, 3, *latency_lr)
-        ms = latency(fused, x, device="cpu", warmup=1, repeats=3).median_ms
-    return Costs(count_params(model), count_params(fused), macs_at(model, cfg.scale), ms)
+        ms = latency(deploy(model), x, device="cpu", warmup=1, repeats=3).median_ms
+    return Costs(cost.params, cost.params_deploy, cost.macs, ms)
 
 
 def _control(cfg: ModelConfig, f: dataclasses.Field, hint: Any) -> W.Widget:
@@ -87,40 +97,34 @@ class AblationPanel:
     """A widget panel for one network family.
 
     Args:
-        base: The full model's config; deltas are shown against it.
-        train: Training settings of the Train button (default: quick-cpu on a CPU,
-            brief-gpu capped at 90 s on a GPU).
+        base: The full model's run: its model config (deltas are shown against it), and the
+            training settings and data of the Train button. A bare ``ModelConfig`` trains with
+            :func:`panel_train_config` on the embedded data.
         registry: Where trainings are recorded (a ``Registry`` or path; default: in memory).
-        data: Training data for the Train button.
         measure_latency: Time the deployed model on the CPU at each change (about 0.1-0.5 s).
         trainer: The training function (``run_training``'s signature); tests inject a fake one.
 
     Attributes:
-        controls: Field name -> widget. ``value``: the current config. ``widget``: the VBox.
+        controls: Field name -> widget. ``value``: the current model config. ``run``: the
+            ``RunConfig`` the Train button trains next. ``widget``: the VBox.
     """
 
     def __init__(
         self,
-        base: ModelConfig,
+        base: ModelConfig | RunConfig,
         *,
-        train: TrainConfig | None = None,
         registry: Any = None,
-        data: str = "embedded",
         measure_latency: bool = True,
         trainer: Callable[..., Any] | None = None,
     ) -> None:
-        import torch
-
         from .runs import Registry
 
-        self.base = base
-        self.cls = type(base)
-        self.data = data
-        if train is None:
-            gpu = torch.cuda.is_available()
-            train = (train_config("brief-gpu", time_budget_s=90.0) if gpu
-                     else train_config("quick-cpu"))  # fmt: skip
-        self.train_cfg = train
+        if not isinstance(base, RunConfig):
+            base = RunConfig(model=base, train=panel_train_config())
+        self.base_run = base
+        self.base = base.model
+        self.cls = type(base.model)
+        self.train_cfg = base.train
         self.registry = (
             registry if isinstance(registry, Registry) else Registry(registry or ":memory:")
         )
@@ -131,11 +135,11 @@ class AblationPanel:
         self.figure = None
 
         hints = typing.get_type_hints(self.cls)
-        sw = switches(base)
+        sw = switches(self.base)
         self.controls: dict[str, W.Widget] = {}
         rows = []
-        for f in dataclasses.fields(base):
-            ctl = _control(base, f, hints[f.name])
+        for f in dataclasses.fields(self.base):
+            ctl = _control(self.base, f, hints[f.name])
             self.controls[f.name] = ctl
             claim = sw.get(f.name, {}).get("claim", "")
             doc = sw.get(f.name, {}).get("doc", "size" if f.name != "scale" else "upscaling factor")
@@ -162,10 +166,10 @@ class AblationPanel:
         self.table = W.HTML()
         self.plot = W.Output()
         self.widget = W.VBox([
-            W.HTML(f"<h4>{base.name}: ablation switches</h4>"), *rows, self.readout,
+            W.HTML(f"<h4>{self.base.name}: ablation switches</h4>"), *rows, self.readout,
             W.HBox([self.train_button, self.progress]), self.status, self.table, self.plot,
         ])  # fmt: skip
-        self._base_costs = self.costs(base)
+        self._base_costs = self.costs(self.base)
         self._update_readout()
 
     # -- state -----------------------------------------------------------------------------
@@ -174,6 +178,13 @@ class AblationPanel:
         """The config the controls describe (raises ConfigError for invalid combinations)."""
         values = {name: ctl.value for name, ctl in self.controls.items()}
         return self.cls(**values)
+
+    @property
+    def run(self) -> RunConfig:
+        """The run the Train button trains next: this config, the next unused seed."""
+        cfg = self.value
+        seed = sum(1 for r in self.trained if r["config_hash"] == config_hash(cfg))
+        return dataclasses.replace(self.base_run, model=cfg, seed=seed)
 
     def costs(self, cfg: ModelConfig) -> Costs:
         key = config_hash(cfg)
@@ -224,13 +235,12 @@ class AblationPanel:
     def train(self) -> dict[str, Any] | None:
         """Train the current config once (next seed); update the table and plot. Never raises."""
         try:
-            cfg = self.value
+            run = self.run
         except ConfigError as err:
             self._error(str(err))
             return None
-        seed = sum(1 for r in self.trained if r["config_hash"] == config_hash(cfg))
-        train = dataclasses.replace(self.train_cfg, seed=seed)
-        self.progress.max, self.progress.value = train.steps, 0
+        cfg, seed = run.model, run.seed
+        self.progress.max, self.progress.value = run.train.steps, 0
         self.train_button.disabled = True
         self.status.value = f"training {html.escape(self._label(cfg))} (seed {seed}) ..."
 
@@ -242,8 +252,8 @@ class AblationPanel:
             if trainer is None:
                 from .experiment import run_training as trainer
 
-            out = trainer(cfg, train, data=self.data, registry=self.registry, progress=False,
-                          callbacks=[on_record], run_dir=tempfile.mkdtemp(prefix="sr-kit-panel-"),
+            out = trainer(run, registry=self.registry, progress=False, callbacks=[on_record],
+                          run_dir=tempfile.mkdtemp(prefix="sr-kit-panel-"),
                           command="sr_kit.widgets.AblationPanel")  # fmt: skip
         except Exception as err:  # shown in the panel rather than as a dead cell
             self._error(f"training failed: {type(err).__name__}: {err}")

@@ -83,3 +83,20 @@ def test_provenance_with_non_plain_values_still_loads_safely(tmp_path):
     assert data["meta"] == {"torch": str(torch.__version__), "path": str(tmp_path),
                             "metrics": [{"psnr": 30.5}]}  # fmt: skip
     assert load_model(tmp_path / "m.pt").config == model.config
+
+
+def test_the_committed_checkpoints_still_load():
+    """checkpoints/*.pt were written before run configs existed; they load as they are."""
+    from pathlib import Path
+
+    from sr_kit.models import load_model
+    from sr_kit.models.checkpoint import read_model_file
+
+    repo = Path(__file__).resolve().parents[1]
+    files = sorted((repo / "checkpoints").glob("*.pt"))
+    assert [f.name for f in files] == ["lmswn_x4_embedded_cpu.pt", "safdnet_x4_embedded_cpu.pt"]
+    for f in files:
+        model = load_model(f)
+        meta = read_model_file(f)["meta"]
+        assert model.config.name == meta["model"] and model.config.scale == 4
+        assert meta["steps"] > 0 and meta["metrics"]

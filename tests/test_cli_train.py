@@ -123,3 +123,16 @@ def test_ablate_in_parallel_worker_processes(capsys, tmp_path):
     assert list(table.label) == ["base", "asym=False"] and list(table.n) == [1, 1]
     with Registry(tmp_path / "r.sqlite") as r:
         assert len(r) == 2 and {r.get(i)["status"] for i in (1, 2)} == {"done"}
+
+
+def test_resume_refuses_a_checkpoint_of_another_network_or_seed(capsys, tmp_path):
+    args = ["train", *TINY, "--run-dir", tmp_path / "run", "--registry", tmp_path / "r.sqlite"]
+    assert run(capsys, *args, "--steps", "4")[0] == 0
+    code, _, err = run(capsys, *args, "--steps", "8", "--resume", "--seed", "1")
+    assert code == 2 and "checkpoint of another run (its seed differs)" in err
+    code, _, err = run(capsys, *args, "--steps", "8", "--resume", "--set", "num_blocks=2")
+    assert code == 2 and "(its model differs)" in err
+    import torch
+
+    stored = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert stored["run"]["seed"] == 0 and stored["run"]["train"]["steps"] == 4

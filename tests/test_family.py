@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from sr_kit.ablation import grid_runs
 from sr_kit.cli import _parse_grid, main
 from sr_kit.config import get_config, switches
+from sr_kit.runconfig import RunConfig
 from sr_kit.runs import Registry
 
 FAMILY = ["carn", "carn_m", "smsr", "rlfn", "rlfn_s", "bsrn", "bsrn_s", "dlgsanet",
@@ -41,5 +43,8 @@ def test_panel_and_grid_take_the_family(name):
     other = next(c for c in info["choices"] if c != info["value"])
     panel.controls[key].value = other
     assert getattr(panel.value, key) == other
-    grid = _parse_grid([f"{key}={other}"], cfg)
-    assert grid == {key: [other]}
+    run = RunConfig(model=cfg)
+    grid = _parse_grid([f"{key}={other}"], run)
+    assert grid == {key: [str(other)]}
+    base, flipped = grid_runs(run, grid)
+    assert base == run and getattr(flipped.model, key) == other

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from sr_kit.complexity import count_params
 from sr_kit.config import SMSRConfig, switches
+from sr_kit.experiment import l1_loss
 from sr_kit.models import build_model
 from sr_kit.models.smsr import SMSR, SparseMaskModule, SpatialMask, mask_stats, sparse_macs
 
@@ -132,7 +133,7 @@ def test_fit_calls_extra_loss():
     pool = [rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for _ in range(2)]
     cfg = TrainConfig(steps=4, batch_size=2, patch=8, warmup_steps=0, device="cpu", amp=False,
                       channels_last=False, val_every=0, checkpoint_every=0)  # fmt: skip
-    fit(model, PatchSampler(pool, 2, 8, seed=0), cfg, progress=False, log_every=2)
+    fit(model, l1_loss, PatchSampler(pool, 2, 8, seed=0), cfg, progress=False, log_every=2)
     assert seen == [0.0, 0.25, 0.5, 0.75]
     assert model.blocks[0].tau == pytest.approx(SMSR.temperature(0.75))
     assert not torch.equal(model.blocks[0].channel_logits.detach(), logits)

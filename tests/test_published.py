@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "results" / "published.csv"
 NETWORKS_MD = REPO.parent / "shared" / "NETWORKS.md"
-COLUMNS = ["method", "scale", "params", "macs_g", "dataset", "psnr", "ssim", "source"]
+COLUMNS = ["method", "scale", "params", "macs_g", "dataset", "psnr", "ssim", "protocol", "source"]
 SETS = ["Set5", "Set14", "B100", "Urban100", "Manga109"]
 
 
@@ -93,3 +93,19 @@ def test_every_value_matches_networks_md(pub: pd.DataFrame) -> None:
             i += 1
     got = {(r.method, r.scale, r.dataset): (r.psnr, r.ssim) for r in pub.itertuples(index=False)}
     assert got == expected
+
+
+def test_every_committed_quality_table_records_its_protocol() -> None:
+    from sr_kit.config import PROTOCOL
+
+    checked = 0
+    for path in sorted((REPO / "results").glob("*.csv")):
+        df = pd.read_csv(path)
+        if not any(c.startswith(("psnr", "ssim")) for c in df.columns):
+            continue  # cost or speed tables: no quality figure
+        checked += 1
+        assert "protocol" in df.columns, path.name
+        assert df["protocol"].notna().all(), path.name
+        if path.name != "published.csv":  # measured by the kit: its own protocol
+            assert set(df["protocol"]) <= {PROTOCOL}, path.name
+    assert checked >= 4

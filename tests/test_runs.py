@@ -1,7 +1,9 @@
-"""The run registry: round trips, run reuse lookup, the DataFrame view and concurrent writers."""
+"""The run registry: round trips, run reuse lookup, the DataFrame view, concurrent writers, and
+the upgrade of schema-1 files (from before run configs were stored)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing as mp
 import sqlite3
@@ -12,22 +14,27 @@ from pathlib import Path
 
 import pytest
 
-from sr_kit.runs import (
-    SCHEMA_VERSION,
-    Registry,
-    RegistryError,
-    default_registry_path,
-    dict_hash,
+from sr_kit.config import PROTOCOL, TrainConfig, config_to_dict, get_config, stable_hash
+from sr_kit.runconfig import DataConfig, RunConfig
+from sr_kit.runs import SCHEMA_VERSION, Registry, RegistryError, default_registry_path
+
+RUN = RunConfig(
+    model=get_config("lmswn", scale=4),
+    train=TrainConfig(steps=200, device="cpu"),
 )
+CFG = config_to_dict(RUN.model)
+TRAIN = RUN.train_key()
 
-CFG = {"model": "lmswn", "scale": 4, "channels": 48, "asym": True, "head": "pyramid"}
-TRAIN = {"steps": 200, "batch_size": 16, "learning_rate": 5e-4}
+
+def _run(*, seed: int = 0, data: str = "embedded", steps: int = 200, **model) -> RunConfig:
+    return dataclasses.replace(
+        RUN, model=dataclasses.replace(RUN.model, **model), seed=seed,
+        train=dataclasses.replace(RUN.train, steps=steps), data=DataConfig(train=data),
+    )  # fmt: skip
 
 
-def _start(reg: Registry, **over) -> int:
-    kwargs = dict(model="lmswn", scale=4, seed=0, config=CFG, train=TRAIN, data="embedded")
-    kwargs.update(over)
-    return reg.start_run(**kwargs)
+def _start(reg: Registry, run: RunConfig | None = None, **kwargs) -> int:
+    return reg.start_run(run or RUN, **kwargs)
 
 
 @pytest.fixture
@@ -37,13 +44,9 @@ def reg(tmp_path: Path):
 
 
 def test_round_trip_every_field(reg: Registry) -> None:
+    three = dataclasses.replace(RUN, seed=3)
     run_id = reg.start_run(
-        model="lmswn",
-        scale=4,
-        seed=3,
-        config=CFG,
-        train=TRAIN,
-        data="embedded",
+        three,
         command="sr-kit train --model lmswn",
         device="cpu",
         torch_version="2.13.0",
@@ -85,8 +88,11 @@ def test_round_trip_every_field(reg: Registry) -> None:
         "run_dir": "/tmp/run1",
         "config": CFG,
         "train": TRAIN,
-        "config_hash": dict_hash(CFG),
-        "train_hash": dict_hash(TRAIN),
+        "config_hash": stable_hash(CFG),
+        "train_hash": stable_hash(TRAIN),
+        "run": three.to_dict(),
+        "run_hash": three.hash(),
+        "protocol": PROTOCOL,
     }
     assert {k: run[k] for k in expected} == expected
     assert run["finished"] >= run["created"]
@@ -103,7 +109,11 @@ def test_round_trip_every_field(reg: Registry) -> None:
     con = sqlite3.connect(reg.path)
     stored = con.execute("SELECT config_json FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
     con.close()
-    assert stored == '{"asym":true,"channels":48,"head":"pyramid","model":"lmswn","scale":4}'
+    assert stored == (
+        '{"asym":true,"attn":"esa","channels":48,"distill":"split1x1","head":"pyramid",'
+        '"model":"lmswn","num_blocks":6,"scale":4,"weights":"scalar"}'
+    )
+    assert RunConfig.from_dict(reg.get(run_id)["run"]) == three
 
 
 def test_numpy_scalars_are_accepted(reg: Registry) -> None:
@@ -118,8 +128,7 @@ def test_numpy_scalars_are_accepted(reg: Registry) -> None:
 
 
 def test_find_done_newest_matching(reg: Registry) -> None:
-    key = dict(config_hash=dict_hash(CFG), seed=0, train_hash=dict_hash(TRAIN), data="embedded")
-    assert reg.find_done(**key) is None
+    assert reg.find_done(RUN.hash()) is None
     old = _start(reg)
     reg.finish_run(old, steps=200, wall_s=1.0, metrics=[{"dataset": "Set5", "psnr_y": 29.0}])
     new = _start(reg)
@@ -128,40 +137,33 @@ def test_find_done_newest_matching(reg: Registry) -> None:
     _start(reg)
     reg.finish_run(_start(reg), status="failed", steps=3, wall_s=0.1)
     reg.finish_run(_start(reg), status="interrupted", steps=3, wall_s=0.1)
-    for other in (
-        {"seed": 1},
-        {"data": "div2k"},
-        {"train": {**TRAIN, "steps": 201}},
-        {"config": {**CFG, "asym": False}},
-    ):
-        reg.finish_run(_start(reg, **other), steps=200, wall_s=1.0)
-    found = reg.find_done(**key)
+    for other in (_run(seed=1), _run(data="div2k"), _run(steps=201), _run(asym=False)):
+        reg.finish_run(_start(reg, other), steps=200, wall_s=1.0)
+    found = reg.find_done(RUN.hash())
     assert found is not None and found["id"] == new
     assert found["metrics"]["Set5"]["psnr_y"] == 29.5
-    assert reg.find_done(**{**key, "seed": 1})["seed"] == 1
-    assert reg.find_done(**{**key, "data": "set5"}) is None
+    assert reg.find_done(_run(seed=1).hash())["seed"] == 1
+    assert reg.find_done(_run(data="set5").hash()) is None
+    # what does not change the weights does not change the key
+    quiet = dataclasses.replace(RUN, train=dataclasses.replace(RUN.train, val_every=7),
+                                data=DataConfig(eval=("set14",)))  # fmt: skip
+    assert reg.find_done(quiet.hash())["id"] == new
 
 
 def test_hash_stability() -> None:
     shuffled = dict(reversed(list(CFG.items())))
     assert list(shuffled) != list(CFG)
-    assert dict_hash(shuffled) == dict_hash(CFG)
-    assert len(dict_hash(CFG)) == 16 and int(dict_hash(CFG), 16) >= 0
-    assert dict_hash({**CFG, "asym": False}) != dict_hash(CFG)
+    assert stable_hash(shuffled) == stable_hash(CFG)
+    assert len(stable_hash(CFG)) == 16 and int(stable_hash(CFG), 16) >= 0
+    assert stable_hash({**CFG, "asym": False}) != stable_hash(CFG)
     # Pinned: a changed canonical form would orphan every stored run.
-    assert dict_hash({"b": 1, "a": [1, 2]}) == "94a786c3662bc7be"
+    assert stable_hash({"b": 1, "a": [1, 2]}) == "94a786c3662bc7be"
 
 
 def test_hash_matches_config_module() -> None:
     config = pytest.importorskip("sr_kit.config")
     cfg = config.get_config("lmswn", scale=4)
-    assert dict_hash(config.config_to_dict(cfg)) == config.config_hash(cfg)
-
-
-def test_start_run_hash_ignores_key_order(reg: Registry) -> None:
-    a = reg.get(_start(reg))
-    b = reg.get(_start(reg, config=dict(reversed(list(CFG.items())))))
-    assert a["config_hash"] == b["config_hash"] and a["train_hash"] == b["train_hash"]
+    assert stable_hash(config.config_to_dict(cfg)) == config.config_hash(cfg)
 
 
 def test_frame_columns_and_pivoted_metrics(reg: Registry) -> None:
@@ -171,12 +173,13 @@ def test_frame_columns_and_pivoted_metrics(reg: Registry) -> None:
     assert isinstance(empty, pd.DataFrame) and len(empty) == 0
     assert {"id", "model", "config_hash", "train_hash"} <= set(empty.columns)
 
-    a = _start(reg, config={**CFG, "nested": {"x": 1}, "sizes": [3, 5]}, device="cpu")
+    a = _start(reg, device="cpu")
     reg.finish_run(a, steps=10, wall_s=2.0, metrics=[
         {"dataset": "Set14", "psnr_y": 27.0, "ssim_y": 0.7},
         {"dataset": "Set5", "psnr_y": 30.0, "ssim_y": 0.8, "lpips": 0.1},
     ])  # fmt: skip
-    b = _start(reg, model="imdn", config={"model": "imdn", "scale": 4, "channels": 64}, seed=1)
+    imdn = RunConfig(model=get_config("imdn", scale=4), train=RUN.train, seed=1)
+    b = _start(reg, imdn)
     reg.finish_run(b, steps=10, wall_s=2.0, metrics=[{"dataset": "Set5", "psnr_y": 31.0}])
     df = reg.frame()
     assert list(df["id"]) == [a, b]
@@ -187,10 +190,7 @@ def test_frame_columns_and_pivoted_metrics(reg: Registry) -> None:
     ]  # fmt: skip
     assert list(df.columns[: len(base)]) == base
     cfg_cols = [c for c in df.columns if c.startswith("cfg.")]
-    assert cfg_cols == sorted(
-        ["cfg.model", "cfg.scale", "cfg.channels", "cfg.asym", "cfg.head", "cfg.nested.x",
-         "cfg.sizes"]
-    )  # fmt: skip
+    assert cfg_cols == sorted(f"cfg.{k}" for k in {*CFG, *config_to_dict(imdn.model)})
     metric_cols = [c for c in df.columns if "/" in c]
     assert metric_cols == [
         "psnr_y/Set5", "psnr_y/Set14", "ssim_y/Set5", "ssim_y/Set14", "lpips/Set5", "lpips/Set14",
@@ -200,7 +200,7 @@ def test_frame_columns_and_pivoted_metrics(reg: Registry) -> None:
     assert row_a["ssim_y/Set5"] == 0.8 and row_a["lpips/Set5"] == 0.1
     assert math.isnan(row_a["lpips/Set14"])
     assert row_b["psnr_y/Set5"] == 31.0 and math.isnan(row_b["psnr_y/Set14"])
-    assert row_a["cfg.sizes"] == (3, 5) and row_a["cfg.nested.x"] == 1
+    assert row_a["protocol"] == PROTOCOL and row_a["run_hash"] == RUN.hash()
     assert row_b["cfg.channels"] == 64 and row_a["cfg.channels"] == 48
     assert row_b["seed"] == 1 and row_a["device"] == "cpu" and row_b["model"] == "imdn"
     assert df["psnr_y/Set5"].dtype == float
@@ -224,8 +224,8 @@ def test_bad_input(reg: Registry) -> None:
     with pytest.raises(TypeError, match="psnr_y"):
         reg.finish_run(run_id, steps=5, wall_s=1.0, metrics=[{"dataset": "Set5", "psnr_y": "x"}])
     assert reg.get(run_id)["status"] == "running"
-    with pytest.raises(TypeError, match="JSON"):
-        _start(reg, config={"f": object()})
+    with pytest.raises(TypeError, match="needs a RunConfig"):
+        reg.start_run(RUN.to_dict())
 
 
 def test_finish_is_atomic_on_database_error(reg: Registry) -> None:
@@ -299,9 +299,7 @@ def _writer(path: str, worker: int, n: int, barrier) -> None:
     barrier.wait()  # open (maybe creating the schema) and write at the same moment as the other
     with Registry(path) as reg:
         for i in range(n):
-            run_id = reg.start_run(
-                model="imdn", scale=4, seed=worker * 1000 + i, config=CFG, train=TRAIN, data="x"
-            )
+            run_id = reg.start_run(dataclasses.replace(RUN, seed=worker * 1000 + i))
             reg.finish_run(
                 run_id,
                 steps=i,
@@ -353,3 +351,54 @@ def test_import_is_light() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# The schema of sr-kit registries before run configs were stored (schema 1), verbatim.
+_SCHEMA_1 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, finished TEXT,
+    model TEXT NOT NULL, scale INTEGER NOT NULL, seed INTEGER NOT NULL, data TEXT NOT NULL,
+    status TEXT NOT NULL, steps INTEGER, wall_s REAL, device TEXT NOT NULL DEFAULT '',
+    torch TEXT NOT NULL DEFAULT '', git_commit TEXT NOT NULL DEFAULT '',
+    command TEXT NOT NULL DEFAULT '', params INTEGER, params_deploy INTEGER, macs INTEGER,
+    run_dir TEXT NOT NULL DEFAULT '', config_json TEXT NOT NULL, config_hash TEXT NOT NULL,
+    train_json TEXT NOT NULL, train_hash TEXT NOT NULL
+);
+CREATE INDEX runs_lookup ON runs (config_hash, seed, train_hash, data, status);
+CREATE TABLE metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE, dataset TEXT NOT NULL,
+    psnr_y REAL, ssim_y REAL, lpips REAL, PRIMARY KEY (run_id, dataset)
+);
+"""
+
+
+def test_a_schema_1_registry_is_upgraded_and_its_runs_are_reused(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(_SCHEMA_1)
+    config_json = json.dumps(CFG, sort_keys=True, separators=(",", ":"))
+    train_json = json.dumps(TRAIN, sort_keys=True, separators=(",", ":"))
+    con.execute(
+        "INSERT INTO runs (created, model, scale, seed, data, status, steps, wall_s, config_json, "
+        "config_hash, train_json, train_hash) VALUES ('2026-11-20T10:00:00+00:00', 'lmswn', 4, "
+        "2, 'embedded', 'done', 200, 5.0, ?, ?, ?, ?)",
+        (config_json, stable_hash(CFG), train_json, stable_hash(TRAIN)),
+    )
+    con.execute("INSERT INTO metrics VALUES (1, 'embedded', 25.5, 0.8, NULL)")
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    with Registry(path) as reg:
+        old = reg.get(1)
+        assert old["run"] is None and old["protocol"] == PROTOCOL
+        # the same run made today has the same key: the old row is found and reused
+        assert old["run_hash"] == dataclasses.replace(RUN, seed=2).hash()
+        assert reg.find_done(dataclasses.replace(RUN, seed=2).hash())["id"] == 1
+        assert reg.get(1)["metrics"]["embedded"]["psnr_y"] == 25.5
+        new = _start(reg)  # and new rows go in beside it
+        assert reg.get(new)["run"] == RUN.to_dict()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    con.close()

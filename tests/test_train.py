@@ -1,4 +1,8 @@
-"""fit(): schedules, determinism, exact resume, NaN handling, Ctrl-C, time budget, checkpoints."""
+"""fit(): schedules, determinism, exact resume, NaN handling, Ctrl-C, time budget, checkpoints.
+
+Most tests go through ``train_sr`` (fit + L1 + PSNR_Y validation + model-file checkpoints); the
+last ones check that fit itself is generic: any loss, any batch source, no SR imports.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import pytest
 import torch
 
 from sr_kit.config import TrainConfig, train_config
+from sr_kit.experiment import l1_loss, psnr_y_torch, train_sr
 from sr_kit.metrics import psnr_y
 from sr_kit.models import build_model, load_model
 from sr_kit.sampler import PatchSampler
-from sr_kit.train import TrainingDiverged, fit, lr_multiplier, psnr_y_torch
+from sr_kit.train import TrainingDiverged, fit, lr_multiplier
 
 
 class Pair:
@@ -49,8 +54,9 @@ def _val(pool):
 def _run(pool, tmp=None, resume=False, callbacks=(), seed=0, model=None, **kw):
     model = model or _model(seed)
     src = PatchSampler(pool, 2, 8, seed=seed)
-    res = fit(model, src, _cfg(**kw), val=_val(pool), run_dir=tmp, resume=resume,
-              progress=False, callbacks=callbacks, log_every=5)  # fmt: skip
+    ckpt = tmp / "checkpoint.pt" if tmp is not None else None
+    res = train_sr(model, src, _cfg(**kw), val=_val(pool), checkpoint=ckpt, resume=resume,
+                   progress=False, callbacks=callbacks, log_every=5)  # fmt: skip
     return model, res
 
 
@@ -82,7 +88,10 @@ def test_same_seed_gives_the_same_losses_and_training_lowers_the_loss(pool):
     la, lb = [h["loss"] for h in a.history], [h["loss"] for h in b.history]
     assert la == lb  # bit-identical on the same machine and thread count
     assert la[-1] < 0.7 * la[0]
-    assert a.status == "done" and a.steps == 30 and a.final_psnr is not None
+    assert a.status == "done" and a.steps == 30 and math.isfinite(a.final["val_psnr_y"])
+    assert a.history[-1]["val_psnr_y"] == a.final["val_psnr_y"]
+    assert set(a.history[0]) == {"step", "loss", "learning_rate"}  # step 5: a log record
+    assert set(a.history[1]) == {"step", "loss", "learning_rate", "val_psnr_y"}  # step 10
     _, c = _run(pool, steps=30, seed=1)
     assert [h["loss"] for h in c.history] != la
 
@@ -140,21 +149,25 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(po
     model = _model()
     src = NaNAfter(PatchSampler(pool, 2, 8, seed=0), 13)
     with pytest.raises(TrainingDiverged, match="between steps 11 and 15"):
-        fit(model, src, _cfg(), run_dir=tmp_path, progress=False, log_every=5)
+        fit(model, l1_loss, src, _cfg(), checkpoint=tmp_path / "checkpoint.pt", progress=False,
+            log_every=5)  # fmt: skip
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ck["step"] == 10
     assert all(torch.isfinite(v).all() for v in ck["state_dict"].values())
     # the same happens when a checkpoint is due inside the bad interval: nothing is saved
     src = NaNAfter(PatchSampler(pool, 2, 8, seed=0), 8)
     with pytest.raises(TrainingDiverged):
-        fit(_model(), src, _cfg(checkpoint_every=10), run_dir=tmp_path / "b", progress=False,
-            log_every=7)  # fmt: skip
+        fit(_model(), l1_loss, src, _cfg(checkpoint_every=10),
+            checkpoint=tmp_path / "b" / "checkpoint.pt", progress=False, log_every=7)  # fmt: skip
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
 
 
 def test_time_budget_stops_early_and_saves(pool, tmp_path):
     _, res = _run(pool, tmp_path, steps=100_000, time_budget_s=0.5)
     assert res.status == "time_budget" and 0 < res.steps < 100_000
+    # the returned weights are validated, once, on the last record
+    assert res.history[-1]["step"] == res.steps and "val_psnr_y" in res.history[-1]
+    assert len({h["step"] for h in res.history}) == len(res.history)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == res.steps
 
 
@@ -168,7 +181,8 @@ def test_checkpoint_is_a_safe_model_file(pool, tmp_path):
 
 def test_bicubic_cannot_be_trained_and_bad_settings_are_refused(pool):
     with pytest.raises(ValueError, match="no trainable parameters"):
-        fit(build_model("bicubic", scale=2), PatchSampler(pool, 2, 8), _cfg(), progress=False)
+        fit(build_model("bicubic", scale=2), l1_loss, PatchSampler(pool, 2, 8), _cfg(),
+            progress=False)  # fmt: skip
     with pytest.raises(Exception, match="steps must be a positive integer"):
         train_config("quick-cpu", steps=0)
     with pytest.raises(
@@ -197,3 +211,105 @@ def test_torch_compile_path_trains(pool):
     pytest.importorskip("torch._inductor")
     _, res = _run(pool, steps=6, compile=True, val_every=0)
     assert res.steps == 6 and math.isfinite(res.history[-1]["loss"])
+
+
+class Line:
+    """A batch source for a regression y = 3x - 1: nothing about images."""
+
+    def __init__(self):
+        self.gen = torch.Generator().manual_seed(0)
+
+    def sample(self, batch_size):
+        x = torch.rand(batch_size, 1, generator=self.gen)
+        return x, 3 * x - 1
+
+    def get_state(self):
+        return {"gen": self.gen.get_state()}
+
+    def set_state(self, state):
+        self.gen.set_state(state["gen"])
+
+
+def test_fit_is_generic_any_loss_any_source_any_evaluate(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(1, 1)  # no .config, no SR anywhere
+    cfg = TrainConfig(steps=200, batch_size=16, learning_rate=0.1, warmup_steps=0,
+                      device="cpu", amp=False, channels_last=False, val_every=100,
+                      checkpoint_every=0)  # fmt: skip
+    probe = torch.tensor([[0.0], [1.0]])
+
+    def evaluate(model):
+        return {"err": float((model(probe) - torch.tensor([[-1.0], [2.0]])).abs().max())}
+
+    res = fit(net, torch.nn.functional.mse_loss, Line(), cfg, evaluate=evaluate,
+              checkpoint=tmp_path / "line.pt", checkpoint_meta={"note": "a line"},
+              progress=False)  # fmt: skip
+    assert [h["step"] for h in res.history if "err" in h] == [100, 200]
+    assert res.final["err"] < 0.05
+    assert net.weight.item() == pytest.approx(3, abs=0.1)
+    ck = torch.load(tmp_path / "line.pt", weights_only=True)
+    assert ck["note"] == "a line" and ck["step"] == 200
+
+
+def test_fit_refuses_a_source_cutting_other_patches_and_meta_clashing_with_its_keys(pool):
+    with pytest.raises(ValueError, match=r"cuts 8-pixel patches but train\.patch is 12"):
+        fit(_model(), l1_loss, PatchSampler(pool, 2, 8), _cfg(patch=12), progress=False)
+    with pytest.raises(ValueError, match="may not set state_dict"):
+        fit(_model(), l1_loss, PatchSampler(pool, 2, 8), _cfg(),
+            checkpoint_meta={"state_dict": {}}, progress=False)  # fmt: skip
+
+
+def test_fit_imports_nothing_from_models():
+    """The import graph: sr_kit.train (and what it imports) never reaches sr_kit.models."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sr_kit.train
+
+    tree = ast.parse(Path(sr_kit.train.__file__).read_text())
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [("." * n.level) + (n.module or "") for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom)]  # fmt: skip
+    assert not [n for n in names if "models" in n], names
+    code = ("import sys, sr_kit.train; "
+            "print(sorted(m for m in sys.modules if m.startswith('sr_kit.')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    loaded = eval(out)  # a printed list of module names
+    assert "sr_kit.train" in loaded
+    assert not [m for m in loaded if m.startswith(("sr_kit.models", "sr_kit.blocks"))], loaded
+
+
+def test_a_checkpoint_from_before_run_configs_resumes_and_plots(pool, tmp_path):
+    """Training checkpoints written before this layout (TrainConfig had a seed; history keys
+    were `lr` and `psnr`) still resume, and their history still plots."""
+    from sr_kit.plots import training_curves
+
+    _run(pool, tmp_path, steps=10)
+    path = tmp_path / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    ck["train_config"]["seed"] = 0
+    ck["history"] = [
+        {("lr" if k == "learning_rate" else "psnr" if k == "val_psnr_y" else k): v
+         for k, v in h.items()}
+        for h in ck["history"]
+    ]  # fmt: skip
+    torch.save(ck, path)
+    _, res = _run(pool, tmp_path, steps=20, resume=True)
+    assert res.steps == 20 and "lr" in res.history[0] and "val_psnr_y" in res.history[-1]
+    assert "psnr" in res.history[1]  # the step-10 validation, written under the old name
+    fig = training_curves(res.history)
+    assert len(fig.axes) == 2  # loss and validation PSNR, old and new records together
+
+
+def test_a_file_that_is_not_a_training_checkpoint_is_named(pool, tmp_path):
+    from sr_kit.models import save_model
+    from sr_kit.train import load_training_checkpoint
+
+    save_model(_model(), tmp_path / "model.pt")
+    msg = (r"model\.pt: not an sr-kit training checkpoint "
+           r"\(expected format 'sr-kit-train/1', found 'sr-kit-model/1'\)")  # fmt: skip
+    with pytest.raises(RuntimeError, match=msg):
+        load_training_checkpoint(tmp_path / "model.pt")

@@ -9,6 +9,8 @@ import pytest
 
 from sr_kit.config import LMSWNConfig, SAFDNetConfig, TrainConfig
 from sr_kit.experiment import RunOutcome
+from sr_kit.runconfig import RunConfig
+from sr_kit.rundir import RunFolder
 from sr_kit.runs import Registry
 from sr_kit.widgets import AblationPanel, measure_costs
 
@@ -71,15 +73,16 @@ def test_invalid_combination_shows_an_error_and_disables_train():
 def _fake_trainer(psnrs):
     calls = []
 
-    def trainer(cfg, train, *, callbacks, **kw):
-        calls.append((cfg, train.seed))
+    def trainer(run, *, callbacks, **kw):
+        calls.append((run.model, run.seed))
         for cb in callbacks:
-            cb({"step": train.steps, "loss": 0.1, "lr": 1e-3})
+            cb({"step": run.train.steps, "loss": 0.1, "learning_rate": 1e-3})
         return RunOutcome(
             run_id=len(calls),
-            run_dir=kw["run_dir"],
+            run=run,
+            folder=RunFolder(kw["run_dir"]),
             history=[],
-            steps=train.steps,
+            steps=run.train.steps,
             wall_s=0.1,
             status="done",
             device="cpu",
@@ -91,8 +94,8 @@ def _fake_trainer(psnrs):
 
 def test_train_button_records_runs_and_updates_table_and_plot():
     trainer, calls = _fake_trainer([30.0, 31.0, 28.5])
-    p = AblationPanel(SMALL, measure_latency=False, trainer=trainer,
-                      train=TrainConfig(steps=7, device="cpu"))  # fmt: skip
+    base = RunConfig(model=SMALL, train=TrainConfig(steps=7, device="cpu"))
+    p = AblationPanel(base, measure_latency=False, trainer=trainer)
     p.train_button.click()
     p.train_button.click()  # a second seed of the same config
     p.controls["weights"].value = "fixed"
@@ -122,22 +125,15 @@ def test_training_errors_show_in_the_panel():
 
 def test_real_training_in_quick_mode_lands_in_the_registry(tmp_path):
     reg = Registry(tmp_path / "r.sqlite")
-    p = AblationPanel(
-        LMSWNConfig(scale=2, channels=8, num_blocks=1),
-        registry=reg,
-        measure_latency=False,
-        train=TrainConfig(
-            steps=4,
-            batch_size=2,
-            patch=12,
-            device="cpu",
-            val_every=0,
-            amp=False,
-            channels_last=False,
-        ),
-    )
+    train = TrainConfig(steps=4, batch_size=2, patch=12, device="cpu", val_every=0, amp=False,
+                        channels_last=False)  # fmt: skip
+    base = RunConfig(model=LMSWNConfig(scale=2, channels=8, num_blocks=1), train=train)
+    p = AblationPanel(base, registry=reg, measure_latency=False)
+    assert p.run == base  # the run the button trains next: the base config, seed 0
     record = p.train()
     assert record is not None and record["steps"] == 4 and record["dataset"] == "embedded"
     row = reg.get(record["run_id"])
     assert row["status"] == "done" and row["command"] == "sr_kit.widgets.AblationPanel"
     assert row["metrics"]["embedded"]["psnr_y"] == pytest.approx(record["psnr_y"])
+    assert RunConfig.from_dict(row["run"]).model == base.model and row["run"]["seed"] == 0
+    assert p.run.seed == 1

@@ -24,6 +24,7 @@ from sr_kit.complexity import count_params, device_name
 from sr_kit.config import get_config, train_config
 from sr_kit.experiment import git_commit, run_training, utc_now
 from sr_kit.models import deploy, load_model, save_model
+from sr_kit.runconfig import DataConfig, RunConfig
 
 NOTE = (
     "metrics: the float32 weights at the end of training; metrics_shipped: this file (float16). "
@@ -88,15 +89,18 @@ def main() -> None:
     if not args.model:
         p.error("--model is required (or --verify)")
     overrides = {"steps": args.steps} if args.steps else {}
-    train = train_config(args.preset, **overrides)
-    cfg = get_config(args.model, scale=args.scale)
+    run = RunConfig(
+        model=get_config(args.model, scale=args.scale),
+        train=train_config(args.preset, **overrides),
+        data=DataConfig(train=args.data, eval=tuple(args.eval or ()), root=args.data_root),
+    )
+    cfg, train = run.model, run.train
     with tempfile.TemporaryDirectory() as tmp:
         out = run_training(
-            cfg, train, data=args.data, eval_sets=args.eval, data_root=args.data_root,
-            run_dir=Path(tmp) / "run", registry=Path(tmp) / "runs.sqlite",
+            run, run_dir=Path(tmp) / "run", registry=Path(tmp) / "runs.sqlite",
             command="python tools/make_checkpoint.py " + shlex.join(sys.argv[1:]),
         )  # fmt: skip
-        model = load_model(out.run_dir / "model.pt")
+        model = load_model(out.folder.model)
     fused = deploy(model)
     fused.config = model.config
     device = out.device.split(":")[0]
@@ -106,7 +110,7 @@ def main() -> None:
         "model": args.model, "scale": args.scale, "config": dataclasses.asdict(cfg),
         "graph": graph_description(cfg),
         "params_train": count_params(model), "params_deploy": count_params(fused),
-        "data": args.data, "train": dataclasses.asdict(train),
+        "data": args.data, "train": dataclasses.asdict(train), "run": out.run.to_dict(),
         "steps": out.steps, "wall_s": round(out.wall_s, 1), "status": out.status,
         "device": device_name(out.device), "torch": torch.__version__, "commit": git_commit(),
         "command": "python tools/make_checkpoint.py " + shlex.join(sys.argv[1:]),

@@ -4,6 +4,8 @@ A model file is a ``torch.save`` of plain data only: ``{"format", "config", "gra
 "meta"}``. ``torch.load(weights_only=True)`` refuses anything else (no arbitrary objects, so a
 malicious file cannot execute code), and ``load_model`` rebuilds the exact network from the
 stored config before loading the weights.
+
+Used in notebooks/06_lmswn.ipynb and 09_safdnet.ipynb ("The shipped checkpoint").
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, config_from_dict, config_to_dict
-from ..fileio import atomic_path
+from ..fileio import atomic_torch_save
 
 __all__ = ["FORMAT", "CheckpointError", "load_model", "read_model_file", "save_model"]
 
@@ -26,13 +28,6 @@ FORMAT = "sr-kit-model/1"
 
 class CheckpointError(ValueError):
     """A model file that cannot be used; the message names the file and the problem."""
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through a temporary file in the same folder and an atomic rename."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
 
 
 def save_model(
