@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sr-kit-installed
 
-.PHONY: install lab app test test-browser lint format bench notebooks clean
+.PHONY: install lab app test test-browser lint format bench notebooks results clean
 
 # One thread per pytest worker: two workers x two threads on 2 cores runs 2.5x slower.
 TEST_ENV := OMP_NUM_THREADS=1 SR_KIT_THREADS=1 SR_KIT_QUICK=1 \
@@ -50,6 +50,11 @@ lint: install
 format: install
 	$(BIN)/ruff format sr_kit tests bench tools
 	$(BIN)/ruff check --fix sr_kit tests bench tools
+
+# Re-make every committed CPU result in place (results/manifest.toml; hours on 2 cores). The
+# dry run of every entry is part of `make test` (tests/test_reproduce.py).
+results: install
+	$(BIN)/sr-kit reproduce --device cpu
 
 # Re-execute the notebooks in quick mode and store their outputs (review the diff before committing).
 notebooks: install

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +66,7 @@ def main() -> None:
             "runs_per_hour": round(3600 * runs / wall, 1), "model": args.model,
             "device": device_name(device), "cpu_count": os.cpu_count(),
             "commit": git_commit(), "date": utc_now(),
+            "command": "python bench/ablation_parallel.py " + shlex.join(sys.argv[1:]),
         })  # fmt: skip
         print(f"parallel={n}: {runs} runs in {wall:.1f} s -> {3600 * runs / wall:.0f} runs/h")
     out = Path(args.out or f"results/ablation_parallel_{device.type}.csv")

@@ -25,6 +25,7 @@ import argparse
 import csv
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -57,6 +58,7 @@ COLUMNS = (
     "threads",
     "date",
     "commit",
+    "command",
 )
 # (warmup, repeats) per device: a CPU forward at 320x180 takes seconds on 2 cores, a GPU one ms.
 DEFAULTS = {"cpu": (2, 10), "cuda": (10, 50)}
@@ -162,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads": threads,
         "date": utc_now(),
         "commit": git_commit(),
+        "command": "python bench/latency.py " + shlex.join(sys.argv[1:] if argv is None else argv),
     }
     load = f", load average {_load()}" if _load() else ""
     print(

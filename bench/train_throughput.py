@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -82,6 +84,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    command = "python bench/train_throughput.py " + shlex.join(sys.argv[1:])
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -114,7 +117,7 @@ def main() -> None:
                 "fit_steps_per_s": round(kit, 3), "ratio": round(kit / bare, 3),
                 "device": device_name(device), "threads": torch.get_num_threads(),
                 "torch": torch.__version__, "commit": git_commit(),
-                "date": utc_now(),
+                "date": utc_now(), "command": command,
             })  # fmt: skip
             print(f"{name:8s} compiled={compiled!s:5} bare {bare:7.2f} it/s  fit {kit:7.2f} it/s"
                   f"  ratio {kit / bare:.3f}")  # fmt: skip

@@ -23,7 +23,8 @@ from sr_kit.official import OFFICIAL_CSV, measure_official
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", required=True, help="folder of the authors' released files")
+    p.add_argument("--weights", required=True,
+                   help="folder of the authors' released files, or one such file")  # fmt: skip
     p.add_argument("--data-root", help="folder with Set5/, Set14/ (and B100/ ... if present)")
     p.add_argument(
         "--out", default=str(OFFICIAL_CSV), help=f"CSV to write (default {OFFICIAL_CSV})"
@@ -32,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency column")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
+    # a folder of released files, or one file (the reproduce dry run measures one)
+    weights = [args.weights] if Path(args.weights).is_file() else args.weights
     table = measure_official(
-        args.weights,
+        weights,
         data_root=args.data_root,
         latency=not args.no_latency,
         threads=args.threads,
