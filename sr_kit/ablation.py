@@ -4,8 +4,28 @@
 when their run hash matches (same model config, training settings, training data and seed). A
 reused run that has no metrics for an evaluation set asked for is evaluated on it from its saved
 model, so every table has every set it was asked for. The summary gives mean and standard
-deviation over seeds per metric, the difference to the base run, and whether that difference is
-within seed noise. Explained in notebooks/11_ablations.ipynb.
+deviation over seeds per metric, the difference to the base run with its 95 % interval, and
+whether that difference is within seed noise. Explained in notebooks/11_ablations.ipynb.
+
+The noise rule (used by notebooks 10, 11 and 12 and by ``sr_kit.plots``): two means over seeds,
+``a`` (n_a seeds, standard deviation s_a) and ``b``, differ beyond seed noise when their
+difference lies outside its two-sided 95 % t interval::
+
+    delta = mean_a - mean_b
+    se = sqrt(s_a**2 / n_a + s_b**2 / n_b)
+    df = se**4 / ((s_a**2 / n_a)**2 / (n_a - 1) + (s_b**2 / n_b)**2 / (n_b - 1))   # Welch
+    halfwidth = t(0.975, df) * se          beyond noise  <=>  |delta| > halfwidth
+
+This is Welch's t interval with the Welch-Satterthwaite degrees of freedom. It is chosen over
+the pooled Student t (df = n_a + n_b - 2) because a variant may well spread more or less than
+the base from seed to seed, and Welch does not assume equal spreads. When the two spreads and
+seed counts are equal the two rules coincide (df = 2n - 2), which is the case
+``resolvable_difference`` states. With equal seed counts (every grid's case) the standard error
+is the same under both rules, and unequal spreads only lower Welch's df: its interval is then
+wider than the pooled one, never narrower. With three seeds per side df lies between 2 and 4, so
+the half-width is 2.8 to 4.3 standard errors: the earlier rule of 2 standard errors
+(``NOISE_Z = 2``, until the course's issue 11) was anti-conservative for so few seeds and is gone.
+With fewer than two seeds on either side nothing can be said (no interval, flag ``None``).
 """
 
 from __future__ import annotations
@@ -26,11 +46,118 @@ from .runs import Registry, default_registry_path
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NOISE_Z", "ablate", "grid_runs", "summarize_runs"]
+__all__ = [
+    "LEVEL",
+    "ablate",
+    "add_noise_columns",
+    "diff_interval",
+    "grid_runs",
+    "mean_interval",
+    "resolvable_difference",
+    "summarize_runs",
+    "t_quantile",
+    "welch_df",
+]
 
-# Two means differ beyond seed noise when |delta| > NOISE_Z * standard error of the difference
-# (about a 95 % two-sided interval); with fewer than two seeds per side nothing can be said.
-NOISE_Z = 2.0
+LEVEL = 0.95  # the two-sided confidence level of every interval the kit reports
+
+# t(0.975, df) for df = 1..30 (scipy.stats.t.ppf, 4 decimals), used only when scipy is missing
+# fmt: off
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+# fmt: on
+_Z975 = 1.959964  # the normal quantile, the limit as df -> infinity
+
+
+def t_quantile(df: float, level: float = LEVEL) -> float:
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom.
+
+    ``t_quantile(2) == 4.303``, ``t_quantile(4) == 2.776``, ``t_quantile(inf) == 1.960``
+    (rounded). Non-integer ``df`` (Welch) is allowed. Uses ``scipy.stats.t`` (a dependency of
+    the kit); without scipy, a table of the 95 % values for df 1..30 (a non-integer df rounded
+    down), then towards the normal value: never below the exact value, so never less cautious.
+    """
+    df = float(df)
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    try:
+        from scipy.stats import t as student_t
+    except ImportError:  # pragma: no cover - scipy is a pinned dependency
+        return _t_from_table(df, level)
+    return float(student_t.ppf((1 + level) / 2, df))
+
+
+def _t_from_table(df: float, level: float = LEVEL) -> float:
+    """``t_quantile`` from the 95 % table (no scipy): never below the exact value.
+
+    Below 30 a non-integer df is rounded down (a slightly wider interval); beyond 30 the value
+    is interpolated linearly in 1/df between t(0.975, 30) and the normal value.
+    """
+    if abs(level - 0.95) > 1e-12:
+        raise ValueError("without scipy only the 95 % level is available")
+    if df < 1:
+        raise ValueError(f"the table starts at df = 1, got {df}")
+    if df <= len(_T975):
+        return _T975[int(df) - 1]
+    last = len(_T975)
+    return _Z975 + (_T975[-1] - _Z975) * (last / df)  # 1/df from 1/30 down to 0
+
+
+def welch_df(sd_a: float, n_a: int, sd_b: float, n_b: int) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of two means.
+
+    Equal spreads and seed counts give ``2n - 2`` (the pooled Student value); when both spreads
+    are zero the pooled value ``n_a + n_b - 2`` is returned.
+    """
+    va, vb = sd_a**2 / n_a, sd_b**2 / n_b
+    if va + vb == 0:
+        return float(n_a + n_b - 2)
+    return (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+
+
+def diff_interval(
+    mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int,
+    level: float = LEVEL,
+) -> tuple[float, float]:  # fmt: skip
+    """``(delta, halfwidth)``: ``mean_a - mean_b`` and the half-width of its Welch t interval.
+
+    ``sd_*`` are sample standard deviations over seeds (ddof=1) and ``n_*`` seed counts. The
+    difference is beyond seed noise when ``abs(delta) > halfwidth``. With fewer than two seeds
+    on either side (or a missing spread) the half-width is ``nan``: nothing can be said.
+    """
+    delta = float(mean_a) - float(mean_b)
+    values = (sd_a, n_a, sd_b, n_b)
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        return delta, math.nan
+    if n_a < 2 or n_b < 2:
+        return delta, math.nan
+    se = math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
+    if se == 0:
+        return delta, 0.0
+    return delta, t_quantile(welch_df(sd_a, n_a, sd_b, n_b), level) * se
+
+
+def mean_interval(sd: float, n: int, level: float = LEVEL) -> float:
+    """Half-width of the t interval of one mean over ``n`` seeds: ``t(n - 1) * sd / sqrt(n)``.
+
+    The error bar of a bar in an ablation plot; ``nan`` with fewer than two seeds.
+    """
+    if n is None or n < 2 or sd is None or math.isnan(sd):
+        return math.nan
+    return t_quantile(n - 1, level) * sd / math.sqrt(n)
+
+
+def resolvable_difference(sd: float, n: int, level: float = LEVEL) -> float:
+    """The smallest difference two variants can show beyond noise with ``n`` seeds each.
+
+    Both variants are taken to spread by ``sd`` from seed to seed, so the rule's half-width is
+    ``t(2n - 2) * sd * sqrt(2 / n)``: it shrinks with more seeds, both through ``sqrt(2 / n)``
+    and through the t quantile (4.30 at n = 2, 2.78 at n = 3, 2.31 at n = 5), and it scales
+    with the spread, which depends on the model and on the training length.
+    """
+    return diff_interval(0.0, sd, n, 0.0, sd, n, level)[1]
+
 
 Grid = Mapping[str, Sequence[Any]]
 
@@ -190,7 +317,11 @@ def summarize_runs(
     """One row per grid run from the registry frame: mean/std/n per metric, delta, noise flag.
 
     A run is matched by its run hash with each of ``seeds``; metric columns no run of the grid
-    has a value for are left out.
+    has a value for are left out. Per metric: ``<metric>_mean``, ``_std`` (over seeds, ddof=1),
+    ``_n``, ``_delta`` (to the base) and ``_ci95`` (the half-width of the delta's 95 % Welch t
+    interval, ``diff_interval``; empty for the base and with fewer than two seeds). Per PSNR set,
+    ``<metric>_within_noise`` (``abs(delta) <= ci95``; ``None`` when nothing can be said); the
+    first evaluation set's flag is also ``within_noise``.
     """
     import pandas as pd
 
@@ -224,13 +355,33 @@ def summarize_runs(
     base_row = table[table.is_base].iloc[0]
     for col in metric_cols:
         table[f"{col}_delta"] = table[f"{col}_mean"] - base_row[f"{col}_mean"]
+    add_noise_columns(table, metric_cols)
+    return table
+
+
+def add_noise_columns(table: pd.DataFrame, metric_cols: Sequence[str]) -> pd.DataFrame:
+    """Add ``<metric>_ci95`` and the PSNR ``within_noise`` flags to a summary table, in place.
+
+    Needs ``is_base``, ``<metric>_mean``, ``_std``, ``_n`` and ``_delta``. Also used to recompute
+    the flags of a committed table from its stored means, spreads and seed counts.
+    """
+    base_row = table[table.is_base.astype(bool)].iloc[0]
+    for col in metric_cols:
+        halfwidths = []
+        for _, row in table.iterrows():
+            if bool(row.is_base):
+                halfwidths.append(math.nan)
+                continue
+            _, hw = diff_interval(row[f"{col}_mean"], row[f"{col}_std"], int(row[f"{col}_n"]),
+                                  base_row[f"{col}_mean"], base_row[f"{col}_std"],
+                                  int(base_row[f"{col}_n"]))  # fmt: skip
+            halfwidths.append(hw)
+        table[f"{col}_ci95"] = halfwidths
     psnr_cols = [c for c in metric_cols if c.startswith("psnr_y/")]
     for col in psnr_cols:
-        se = (table[f"{col}_std"] ** 2 / table[f"{col}_n"]
-              + base_row[f"{col}_std"] ** 2 / base_row[f"{col}_n"]) ** 0.5  # fmt: skip
-        enough = (table[f"{col}_n"] >= 2) & (base_row[f"{col}_n"] >= 2) & ~table.is_base
-        flag = (table[f"{col}_delta"].abs() <= NOISE_Z * se).astype(object)
-        table[f"{col}_within_noise"] = flag.where(enough, None)
+        hw = table[f"{col}_ci95"]
+        flag = (table[f"{col}_delta"].abs() <= hw).astype(object)
+        table[f"{col}_within_noise"] = flag.where(hw.notna(), None)
     if psnr_cols:  # the headline flag: the first evaluation set's PSNR
         table["within_noise"] = table[f"{psnr_cols[0]}_within_noise"]
     return table

@@ -247,7 +247,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     cols = ["label", "n", "params", "params_deploy"] + [
         c for c in table.columns
-        if c.startswith("psnr_y/") and c.endswith(("_mean", "_std", "_delta"))
+        if c.startswith("psnr_y/") and c.endswith(("_mean", "_std", "_delta", "_ci95"))
     ] + ["within_noise"]  # fmt: skip
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
@@ -354,6 +354,46 @@ def cmd_exercises_release(args: argparse.Namespace) -> int:
         print(path)
     print(f"{len(written)} student notebooks (solutions removed, outputs cleared)", file=sys.stderr)
     return 0
+
+
+def cmd_exercises_grade(args: argparse.Namespace) -> int:
+    from .exercises.grade import grade, print_table, write_csv
+    from .exercises.release import DEFAULT_SRC
+
+    missing = [p for p in args.submissions if not Path(p).is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    grades = grade(
+        args.submissions, Path(args.src) if args.src else DEFAULT_SRC, timeout=args.timeout
+    )
+    print_table(grades)
+    if args.csv:
+        write_csv(grades, args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .reproduce import load_manifest, run_entry, select
+
+    entries = select(load_manifest(), only=args.only, device=args.device)
+    if args.list:
+        for e in entries:
+            took = f"{e.expected_s:.0f} s" if e.expected_s else "not timed"
+            what = e.command or f"(no command: {e.note})"
+            print(f"{e.name:28s} {e.device:5s} {took:>9s}  {', '.join(e.files)}")
+            print(f"{'':28s} {what}")
+        return 0
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="sr-kit-reproduce-") as tmp:
+        for e in entries:
+            out = run_entry(e, dry=args.dry_run, root=tmp if args.dry_run else None)
+            print(f"{e.name:28s} {out.status:8s} {out.wall_s:7.1f} s  {out.reason[:300]}")
+            failed += out.status == "failed"
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -493,6 +533,26 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--out", required=True, help="folder for the student notebooks")
     er.add_argument("--src", help="folder of *_solution.ipynb (default notebooks/exercises)")
     er.set_defaults(func=cmd_exercises_release)
+    eg = esub.add_parser(
+        "grade",
+        help="run filled-in student notebooks with the hidden tests and print a score table",
+    )
+    eg.add_argument("submissions", nargs="+", help="student notebooks (.ipynb)")
+    eg.add_argument("--csv", help="also write the score table to this CSV file")
+    eg.add_argument("--src", help="folder of *_solution.ipynb (default notebooks/exercises)")
+    eg.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
+    eg.set_defaults(func=cmd_exercises_grade)
+
+    sp = sub.add_parser("reproduce", help="re-make the committed results (results/manifest.toml)")
+    sp.add_argument("--list", action="store_true", help="list the entries and their commands")
+    sp.add_argument("--only", metavar="NAME", help="just this entry")
+    sp.add_argument("--device", choices=("cpu", "cuda", "none"), help="entries of one device class")
+    sp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="every entry, tiny settings, into a temporary folder (CI runs this)",
+    )
+    sp.set_defaults(func=cmd_reproduce)
 
     sp = sub.add_parser("data", help="list or check the named datasets")
     dsub = sp.add_subparsers(dest="data_command", required=True)
@@ -516,12 +576,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .metrics import LpipsUnavailable
     from .models import CheckpointError
     from .models.importers import ImportError_
+    from .reproduce import ReproduceError
 
     try:
         _threads()
         return args.func(args)
     except (UserError, ConfigError, DatasetError, ImageError, CheckpointError, FileExistsError,
-            FileNotFoundError, ValueError, LpipsUnavailable, ImportError_) as err:  # fmt: skip
+            FileNotFoundError, ValueError, LpipsUnavailable, ImportError_,
+            ReproduceError) as err:  # fmt: skip
         print(f"sr-kit: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sr-kit info | head`: the reader left; not an error of ours

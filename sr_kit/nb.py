@@ -1,10 +1,11 @@
 """Notebook helpers: one set-up call, and honest display of where a result came from.
 
 Every numbered notebook starts with ``env = setup()``. It fixes the seeds, the thread count
-(``SR_KIT_THREADS``, default 2) and small inline figures, and decides *quick mode*: on a CPU, or
-when ``SR_KIT_QUICK=1``, training cells use short CPU settings. Results that came from longer runs
-are read from committed files under ``results/`` and ``checkpoints/`` and always shown with the
-device, date and command that produced them (``show_provenance``).
+(``SR_KIT_THREADS``, default 2) and the kit's figure style (``sr_kit.plots.STYLE``: 100 dpi,
+800 px wide by default), and decides *quick mode*: on a CPU, or when ``SR_KIT_QUICK=1``,
+training cells use short CPU settings. Results that came from longer runs are read from
+committed files under ``results/`` and ``checkpoints/`` and always shown with the device, date
+and command that produced them (``show_provenance``).
 
 Introduced in notebooks/00_start_here.ipynb ("Your environment"); the conventions that rely on
 it are in notebooks/README.md.
@@ -45,7 +46,7 @@ class Env:
 
 
 def setup(seed: int = 0, *, verbose: bool = True) -> Env:
-    """Seeds, threads, quick mode and small figures for a notebook session."""
+    """Seeds, threads, quick mode and the kit's figure style for a notebook session."""
     threads = int(os.environ.get("SR_KIT_THREADS", "2"))
     torch.set_num_threads(threads)
     random.seed(seed)
@@ -54,10 +55,10 @@ def setup(seed: int = 0, *, verbose: bool = True) -> Env:
     cuda = torch.cuda.is_available()
     quick = os.environ.get("SR_KIT_QUICK") == "1" or not cuda
     device = "cuda" if cuda and not quick else "cpu"
-    try:  # small inline figures keep the committed notebooks light
-        import matplotlib
+    try:  # the kit's figure style (sr_kit.plots.STYLE): 100 dpi, 800 px wide by default
+        from .plots import use_style
 
-        matplotlib.rcParams.update({"figure.figsize": (6, 3.2), "figure.dpi": 72})
+        use_style()
     except ImportError:
         pass
     env = Env(quick=quick, device=device, threads=threads, seed=seed)

@@ -296,18 +296,25 @@ class AblationPanel:
         self.table.value = table.round(3).to_html(index=False, na_rep="–")
         import matplotlib.pyplot as plt
 
+        from .plots import DPI, STYLE, _place_labels, interval_halfwidth
+
         self.plot.clear_output(wait=True)
-        with self.plot:
-            fig, ax = plt.subplots(figsize=(5, 3))
-            ax.errorbar(table.params / 1e3, table.psnr_mean, yerr=table.psnr_std.fillna(0),
-                        fmt="o", capsize=3)  # fmt: skip
-            for _, row in table.iterrows():
-                ax.annotate(row.label, (row.params / 1e3, row.psnr_mean), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
-            device = ", ".join(sorted({r["device"] for r in self.trained}))
-            ax.set(xlabel="parameters (K)", ylabel="PSNR_Y (dB)",
-                   title=f"{self.base.name}: brief trainings ({device})")  # fmt: skip
-            ax.title.set_fontsize(9)
+        with self.plot, plt.rc_context(STYLE):
+            fig, ax = plt.subplots(figsize=(8.0, 4.5), dpi=DPI)  # the kit's style: 800 px wide
+            pairs = zip(table.psnr_std, table.n, strict=True)
+            err = [interval_halfwidth(sd, int(n)) for sd, n in pairs]
+            err = [0.0 if e != e else e for e in err]  # NaN (one seed): no bar
+            ax.errorbar(table.params / 1e3, table.psnr_mean, yerr=err, fmt="o", ms=7, capsize=4)
+            texts = [ax.text(row.params / 1e3, row.psnr_mean, row.label, fontsize=10)
+                     for _, row in table.iterrows()]  # fmt: skip
+            device = ", ".join(sorted({str(r["device"]) for r in self.trained}))
+            ax.set(xlabel="parameters (thousands)", ylabel="PSNR, Y channel (dB)",
+                   title=f"{self.base.name}: brief trainings ({device})\n"
+                         "mean over seeds; error bars: 95 % t interval (n ≥ 2)")  # fmt: skip
+            ax.grid(alpha=0.3)
+            ax.margins(x=0.15, y=0.2)
+            fig.tight_layout()
+            _place_labels(ax, texts, list(table.params / 1e3), list(table.psnr_mean))
             self.figure = fig  # kept for inspection (Output widgets capture only in a kernel)
             plt.show()
             plt.close(fig)

@@ -30,6 +30,7 @@ import sr_kit.exercises.ex04_adaptive_weights as ex04
 import sr_kit.exercises.ex05_psnr_y_shave as ex05
 import sr_kit.exercises.ex06_matlab_cubic as ex06
 import sr_kit.exercises.ex07_receptive_field as ex07
+import sr_kit.exercises.ex08_read_an_ablation as ex08
 from sr_kit.exercises import checks, harness
 from sr_kit.exercises.release import DEFAULT_SRC, main, make_student, release, student_name
 
@@ -37,6 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 EXERCISES = REPO / "notebooks" / "exercises"
 SOLUTIONS = sorted(EXERCISES.glob("*_solution.ipynb"))
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+HIDDEN_REGION = (
+    "### BEGIN HIDDEN TESTS\n"
+    "from sr_kit.exercises.harness import hidden_tests; hidden_tests()\n"
+    "### END HIDDEN TESTS\n"
+)
 
 
 def _grader(cell) -> dict:
@@ -67,10 +73,10 @@ def ref() -> dict[str, object]:
     return names
 
 
-def _run_reference(ref, checker, *names, **kw_names):
+def _run_reference(ref, checker, *names, hidden=None, **kw_names):
     args = [ref[n] for n in names]
     kwargs = {k: ref[v] for k, v in kw_names.items()}
-    return checker(*args, **kwargs)
+    return checker(*args, **kwargs, hidden=hidden)
 
 
 REFERENCE_CALLS = [
@@ -82,27 +88,39 @@ REFERENCE_CALLS = [
     (checks.check_cubic, ("cubic", "antialias_weights"), {}),
     (checks.check_receptive_field, ("receptive_field",), {}),
     (checks.check_lmswn_rf, ("lmswn_rf",), {}),
+    (checks.check_ablation_reading, ("diff_ci", "my_reading"), {}),
 ]
 
 
 @pytest.mark.parametrize(
     "checker,names,kw", REFERENCE_CALLS, ids=lambda v: getattr(v, "__name__", "")
 )
-def test_reference_solutions_pass(ref, capsys, checker, names, kw):
-    result = _run_reference(ref, checker, *names, **kw)
+@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "with-hidden"])
+def test_reference_solutions_pass(ref, capsys, checker, names, kw, hidden):
+    result = _run_reference(ref, checker, *names, **kw, hidden=hidden)
     out = capsys.readouterr().out
     assert result.passed and result.n_failed == 0 and result.n_checks >= 3
     assert out.splitlines() == result.lines
-    assert all(line.startswith("PASS: ") for line in result.lines)
-    assert repr(result) == f"{checker.__name__}: all {result.n_checks} checks passed"
+    assert all(line.startswith("PASS: ") for line in result.lines[:-1])
+    assert result.points == result.possible > 0
+    p = f"{result.possible:g}"
+    assert result.lines[-1] == f"Score: {p} / {p} points"
+    assert repr(result) == (
+        f"{checker.__name__}: all {result.n_checks} checks passed, {p} / {p} points"
+    )
+    hidden_lines = [line for line in result.lines if line.startswith("PASS: [hidden] ")]
+    assert len(hidden_lines) == result.n_hidden
+    assert (result.n_hidden > 0) == hidden
 
 
 def test_checkers_leave_the_random_state_alone(ref):
     torch.manual_seed(123)
     np.random.seed(123)
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    trace = sys.gettrace()
     for checker, names, kw in REFERENCE_CALLS:
-        _run_reference(ref, checker, *names, **kw)
+        _run_reference(ref, checker, *names, **kw, hidden=True)
+    assert sys.gettrace() is trace  # the delegation tripwire gives the trace function back
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], np_state[1])
 
@@ -340,7 +358,44 @@ WRONG = [
         lambda r: {"lmswn_rf": _lmswn_serial_pyramid(r)},
         "run in parallel",
     ),
+    ("ci-2se", checks.check_ablation_reading, lambda r: {"diff_ci": _ci(2.0)}, "2 SE is"),
+    (
+        "ci-pooled-df",
+        checks.check_ablation_reading,
+        lambda r: {"diff_ci": _ci(lambda a, b: ex08.t_quantile(a["n"] + b["n"] - 2))},
+        "not the pooled",
+    ),
+    (
+        "ci-sign",
+        checks.check_ablation_reading,
+        lambda r: {"diff_ci": lambda a, b: r["diff_ci"](b, a)},
+        "base minus variant",
+    ),
+    (
+        "reading-2se",
+        checks.check_ablation_reading,
+        lambda r: {"my_reading": lambda: {**r["my_reading"](), "distill=fdc": "variant better"}},
+        "beyond noise only when the interval excludes 0",
+    ),
+    (
+        "reading-l1",
+        checks.check_ablation_reading,
+        lambda r: {"my_reading": lambda: {**r["my_reading"](), "L1": "inconclusive"}},
+        "L1 says the pyramid head beats",
+    ),
 ]
+
+
+def _ci(t):
+    """diff_ci with a fixed quantile (2.0: the 2-SE rule) or one given as a function of rows."""
+
+    def diff_ci(a, b):
+        delta = a["mean"] - b["mean"]
+        se = math.sqrt(a["sd"] ** 2 / a["n"] + b["sd"] ** 2 / b["n"])
+        half = (t(a, b) if callable(t) else t) * se
+        return delta, delta - half, delta + half
+
+    return diff_ci
 
 
 @pytest.mark.parametrize("case", WRONG, ids=[w[0] for w in WRONG])
@@ -385,11 +440,20 @@ def _shift_keeps_vacated(x, ratio=1 / 3, px=1):
 
 def _shift_zeroes_the_rest(x, ratio=1 / 3, px=1):
     """Shifts right, but builds the output from zeros: the unshifted channels are lost."""
-    from sr_kit.ops import channel_shift, shift_groups
+    from sr_kit.ops import shift_groups
 
-    moved = sum(shift_groups(x.shape[1], ratio))
-    out = torch.zeros_like(x)
-    out[:, :moved] = channel_shift(x, ratio, px)[:, :moved]
+    out, start = torch.zeros_like(x), 0
+    for n, direction in zip(shift_groups(x.shape[1], ratio), "lrud", strict=True):
+        g = slice(start, start + n)
+        if direction == "l":
+            out[:, g, :, :-px] = x[:, g, :, px:]
+        elif direction == "r":
+            out[:, g, :, px:] = x[:, g, :, :-px]
+        elif direction == "u":
+            out[:, g, :-px, :] = x[:, g, px:, :]
+        else:
+            out[:, g, px:, :] = x[:, g, :-px, :]
+        start += n
     return out
 
 
@@ -767,6 +831,14 @@ KIT_SWAPS = [
         ["lmswn_rf"],
         "the head alone",
     ),
+    (
+        ex08,
+        "diff_interval",
+        lambda *a, **k: (0.0, 1.0),
+        "check_ablation_reading",
+        ["diff_ci"],
+        "base vs head=conv3",
+    ),
 ]
 
 
@@ -838,6 +910,7 @@ ALL_ARGUMENTS = {
     checks.check_cubic: ["cubic", "antialias_weights"],
     checks.check_receptive_field: ["receptive_field"],
     checks.check_lmswn_rf: ["lmswn_rf"],
+    checks.check_ablation_reading: ["diff_ci", "my_reading"],
 }
 
 
@@ -893,7 +966,9 @@ def test_checkers_never_crash_on_bad_returns(capsys, checker, bad):
     args = {n: _returns(BAD_RETURNS[bad]()) for n in ALL_ARGUMENTS[checker]}
     with pytest.raises(AssertionError) as info:
         checker(**args)
-    assert all(line.startswith(("FAIL: ", "PASS: ")) for line in info.value.result.lines)
+    lines = info.value.result.lines
+    assert all(line.startswith(("FAIL: ", "PASS: ")) for line in lines[:-1])
+    assert lines[-1].startswith("Score: ") and info.value.result.points < info.value.result.possible
     capsys.readouterr()
 
 
@@ -941,12 +1016,21 @@ def test_solution_notebooks_layout():
             assert meta == {**meta, "grade": False, "locked": False, "schema_version": 3}
             # the answer is a function body: the marker is indented, inside a def
             assert re.search(r"\n {4,}### BEGIN SOLUTION", cell.source), path.name
+        student = make_student(nb, path.name)
+        by_id = {_grader(c).get("grade_id"): c for c in student.cells}
         for cell in graded:
             meta = _grader(cell)
-            assert meta["locked"] and meta["points"] == 1 and meta["schema_version"] == 3
+            assert meta["locked"] and meta["schema_version"] == 3
             assert "nbval-check-output" in cell.metadata.get("tags", [])
-            assert cell.source.startswith("check_"), path.name
+            # the instructor's check cell switches the hidden tests on; the student's does not
+            assert cell.source.startswith(HIDDEN_REGION), path.name
+            assert by_id[meta["grade_id"]].source.startswith("check_"), path.name
             assert cell.outputs and cell.execution_count, f"{path.name}: run refresh_outputs"
+            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            score = re.findall(r"^Score: (\S+) / (\S+) points$", printed, re.M)
+            # nbgrader's points are the checker's possible points, hidden tests included
+            assert score == [(f"{meta['points']:g}", f"{meta['points']:g}")], path.name
+            assert "PASS: [hidden] " in printed, path.name
 
 
 # ---- make_student ----------------------------------------------------------------------------
@@ -986,6 +1070,9 @@ def test_make_student_clears_every_solution(path):
         if _grader(cell).get("solution"):
             assert "raise NotImplementedError()" in cell.source
             assert not hidden & {line.strip() for line in cell.source.split("\n")}
+        elif _grader(cell).get("grade"):
+            assert cell.source == orig.source.removeprefix(HIDDEN_REGION)
+            assert "hidden_tests" not in cell.source
         else:
             assert cell.source == orig.source
     nbformat.validate(student)
@@ -1146,3 +1233,385 @@ def test_student_notebook_fails_only_at_check_cells(path, monkeypatch):
             assert not errors, f"{where}: {[(e.ename, e.evalue) for e in errors]}"
     assert graded >= 1
     assert code[-1].execution_count is not None  # the notebook ran to the end
+
+
+# ---- points, hidden tests, delegation, the grading log ------------------------------------------
+
+
+def _psnr_breaks_at_scale_0(ref):
+    """The old solution of exercise 05: a[0:-0] is empty at scale 0, so its PSNR is nan."""
+
+    def psnr_y_shaved(sr, hr, scale):
+        a = ref["rgb_to_y_bt601"](sr)[scale:-scale, scale:-scale]
+        b = ref["rgb_to_y_bt601"](hr)[scale:-scale, scale:-scale]
+        mse = float(np.mean((a - b) ** 2))
+        return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+    return psnr_y_shaved
+
+
+@pytest.mark.parametrize("hidden,lost", [(False, 1), (True, 2)])
+def test_scale_0_costs_exactly_its_points(ref, capsys, hidden, lost):
+    """Exercise 05: shave 0 means no crop; a solution that breaks there loses the points of the
+    scale-0 sub-check (and, with the hidden tests, of the hidden grayscale one), nothing else."""
+    full = checks.check_psnr_y(psnr_y_shaved=ref["psnr_y_shaved"], hidden=hidden)
+    with pytest.raises(AssertionError, match=rf"^{lost} of \d+ checks failed$") as info:
+        checks.check_psnr_y(psnr_y_shaved=_psnr_breaks_at_scale_0(ref), hidden=hidden)
+    result = info.value.result
+    assert result.possible == full.possible and result.points == full.possible - lost
+    assert result.failed[0] == "scale 0: nothing is shaved"
+    assert "Y[0:-0] is empty" in capsys.readouterr().out
+    assert ref["psnr_y_shaved"](np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8), 0) == (
+        pytest.approx(48.13, abs=0.01)
+    )
+
+
+def test_partial_credit_adds_the_points_of_the_passed_checks(ref, capsys):
+    with pytest.raises(AssertionError) as info:
+        checks.check_channel_shift(_shift_with_roll)
+    result = info.value.result
+    assert 0 < result.points < result.possible
+    assert result.lines[-1] == f"Score: {result.points:g} / {result.possible:g} points"
+    passed = [line for line in result.lines if line.startswith("PASS: ")]
+    # every sub-check is worth 1 but "equals sr_kit.ops.channel_shift" (2) and the delegation
+    # check (0, passed here)
+    assert result.points == len(passed) - 1
+    capsys.readouterr()
+
+
+def test_hidden_tests_run_only_when_switched_on(ref, capsys):
+    visible = checks.check_channel_shift(ref["channel_shift"])
+    assert visible.n_hidden == 0 and not any("[hidden]" in line for line in visible.lines)
+    try:
+        harness.hidden_tests()
+        on = checks.check_channel_shift(ref["channel_shift"])
+    finally:
+        harness.hidden_tests(False)
+    assert on.n_hidden == 3 and on.possible == visible.possible + 3
+    assert checks.check_channel_shift(ref["channel_shift"], hidden=True).lines == on.lines
+    capsys.readouterr()
+
+
+def test_a_hidden_test_can_cost_points_the_student_never_saw(ref, capsys):
+    def float32_only(x, ratio=1 / 3, px=1):  # right, but always float32: only a hidden test sees
+        return ref["channel_shift"](x, ratio, px).float()
+
+    assert checks.check_channel_shift(float32_only).passed
+    with pytest.raises(AssertionError, match=r"^1 of 10 checks failed$") as info:
+        checks.check_channel_shift(float32_only, hidden=True)
+    assert info.value.result.failed == ["[hidden] float64 and a batch of 3 (ratio 0.4, px 2)"]
+    capsys.readouterr()
+
+
+def test_the_student_version_has_no_hidden_tests(tmp_path):
+    for path in release(EXERCISES, tmp_path):
+        text = path.read_text()
+        assert "hidden_tests" not in text and "[hidden]" not in text and "Score:" not in text
+
+
+def _swallowing(fn):
+    """A delegating answer that hides any exception from the kit function."""
+
+    def answer(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            return None
+
+    return answer
+
+
+DELEGATING = [
+    # (id, checker, arguments, the kit function the message must name)
+    (
+        "ops.channel_shift",
+        checks.check_channel_shift,
+        lambda r: {
+            "channel_shift": lambda x, ratio=1 / 3, px=1: __import__(
+                "sr_kit.ops"
+            ).ops.channel_shift(x, ratio, px)
+        },
+        "sr_kit.ops.channel_shift",
+    ),
+    (
+        "ChannelShift-module",
+        checks.check_channel_shift,
+        lambda r: {
+            "channel_shift": lambda x, ratio=1 / 3, px=1: __import__(
+                "sr_kit.blocks", fromlist=["ChannelShift"]
+            ).ChannelShift(ratio, px)(x)
+        },
+        "sr_kit.ops.channel_shift",
+    ),
+    (
+        "swallowed",
+        checks.check_channel_shift,
+        lambda r: {"channel_shift": _swallowing(ex01.kit_channel_shift)},
+        "sr_kit.ops.channel_shift",
+    ),
+    (
+        "AsymConv.fuse",
+        checks.check_fuse_acb,
+        lambda r: {"fuse_acb": lambda sq, h, v: ex02._kit_acb(sq, h, v).fuse()},
+        "sr_kit.blocks.AsymConv.fuse",
+    ),
+    (
+        "count_params",
+        checks.check_distill_step,
+        lambda r: {"params_split1x1": lambda c: ex03.count_params(nn.Conv2d(c // 4, c // 4, 1))},
+        "sr_kit.complexity.count_params",
+    ),
+    (
+        "metrics.psnr_y",
+        checks.check_psnr_y,
+        lambda r: {
+            "psnr_y_shaved": lambda sr, hr, s: __import__("sr_kit.metrics").metrics.psnr_y(
+                sr, hr, s
+            )
+        },
+        "sr_kit.metrics.psnr_y",
+    ),
+    (
+        "metrics.rgb_to_y",
+        checks.check_psnr_y,
+        lambda r: {"rgb_to_y_bt601": lambda img: ex05.rgb_to_y(img)},
+        "sr_kit.metrics.rgb_to_y",
+    ),
+    (
+        "imresize.cubic",
+        checks.check_cubic,
+        lambda r: {"cubic": lambda x: ex06.kit_cubic(x)},
+        "sr_kit.imresize.cubic",
+    ),
+    (
+        "checker-formula",
+        checks.check_receptive_field,
+        lambda r: {
+            "receptive_field": lambda k, dilations=None, strides=None: ex07._rf(
+                k, dilations or [1] * len(k), strides or [1] * len(k)
+            )
+        },
+        "the checker's _rf",
+    ),
+    (
+        "ablation.diff_interval",
+        checks.check_ablation_reading,
+        lambda r: {"diff_ci": lambda a, b: _from_kit(a, b)},
+        "sr_kit.ablation.diff_interval",
+    ),
+]
+
+
+def _from_kit(a, b):
+    delta, half = ex08.diff_interval(a["mean"], a["sd"], a["n"], b["mean"], b["sd"], b["n"])
+    return delta, delta - half, delta + half
+
+
+@pytest.mark.parametrize("case", DELEGATING, ids=[d[0] for d in DELEGATING])
+def test_an_answer_that_delegates_to_the_kit_scores_0(ref, capsys, case):
+    _, checker, arguments, kit_name = case
+    trace = sys.gettrace()
+    with pytest.raises(AssertionError) as info:
+        checker(**arguments(ref), hidden=True)
+    assert sys.gettrace() is trace
+    result = info.value.result
+    assert result.points == 0 and result.possible > 0 and result.delegated == [kit_name]
+    assert result.n_failed == result.n_checks  # the other sub-checks are not run (and count 0)
+    first = result.lines[0]
+    assert first.startswith("FAIL: ") and "does its own work" in first
+    assert f"calls {kit_name}, the kit's own implementation" in first
+    assert "so this exercise scores 0" in first
+    assert not any(line.startswith("PASS: ") for line in result.lines)
+    assert result.lines[-1] == f"Score: 0 / {result.possible:g} points"
+    capsys.readouterr()
+
+
+def test_the_tripwire_sees_every_path_and_changes_nothing():
+    from sr_kit.ops import channel_shift as renamed
+
+    x = torch.randn(1, 4, 3, 3)
+    before = ex01.kit_channel_shift.__code__
+    with harness.tripwire({"cs": ex01.kit_channel_shift}) as hits:
+        renamed(x)
+    assert hits == ["cs"] and ex01.kit_channel_shift.__code__ is before
+    with harness.tripwire({"cs": ex01.kit_channel_shift}) as hits:
+        ex01.shift_groups(4, 1.0)  # another kit function: allowed
+    assert hits == []
+
+
+def test_the_grading_log_records_every_result(ref, capsys, tmp_path, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv(harness.GRADE_LOG_ENV, str(log))
+    monkeypatch.setenv("SR_KIT_GRADE_CELL", "ex05-check-psnr")
+    checks.check_psnr_y(psnr_y_shaved=ref["psnr_y_shaved"])
+    with pytest.raises(AssertionError):
+        checks.check_psnr_y(psnr_y_shaved=_psnr_breaks_at_scale_0(ref))
+    import json
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["cell"] for r in records] == ["ex05-check-psnr"] * 2
+    assert records[0]["points"] == records[0]["possible"] == records[1]["possible"]
+    assert records[1]["points"] == records[0]["points"] - 1
+    assert records[1]["failed"] == ["scale 0: nothing is shaved"]
+    capsys.readouterr()
+
+
+def test_the_ablation_exercise_table_agrees_with_the_committed_csv():
+    import pandas as pd
+
+    table = pd.read_csv(REPO / "results" / "ablation_lmswn_x4_cpu.csv").set_index("label")
+    for label, (n, mean, sd) in ex08.LMSWN_X4_CPU.items():
+        assert int(table.loc[label, "n"]) == n
+        assert table.loc[label, "psnr_y/embedded_mean"] == pytest.approx(mean, abs=1e-6)
+        assert table.loc[label, "psnr_y/embedded_std"] == pytest.approx(sd, abs=1e-6)
+    assert int(table["steps"].iloc[0]) == 300 and "300 training steps" in ex08.PROVENANCE
+    # the answers of the exercise, as the kit's noise rule gives them
+    assert ex08._claim_l1() == "contradicted"
+    assert [ex08._verdict(ex08.row("base"), ex08.row(k)) for k in ex08._ROWS] == [
+        "variant better",
+        "within noise",
+        "within noise",
+        "within noise",
+    ]
+
+
+# ---- sr-kit exercises grade, end to end ---------------------------------------------------------
+
+
+def _fill(student, solution, answers=None):
+    """A copy of a student notebook with its answer cells filled: from the solution notebook
+    (the correct answers), or from ``answers`` (grade_id -> source)."""
+    filled = copy.deepcopy(student)
+    sources = {_grader(c).get("grade_id"): c.source for c in solution.cells}
+    for cell in filled.cells:
+        gid = _grader(cell).get("grade_id")
+        if _grader(cell).get("solution"):
+            cell.source = (answers or {}).get(gid, sources[gid])
+    return filled
+
+
+_WRONG_PSNR = """def psnr_y_shaved(sr, hr, scale):
+    a = rgb_to_y_bt601(sr)[scale:-scale, scale:-scale]
+    b = rgb_to_y_bt601(hr)[scale:-scale, scale:-scale]
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)"""
+
+_DELEGATING_SHIFT = """import sr_kit.ops
+
+def channel_shift(x, ratio=1 / 3, px=1):
+    return sr_kit.ops.channel_shift(x, ratio, px)"""
+
+
+@pytest.mark.slow
+def test_grade_command_end_to_end(tmp_path, capsys, monkeypatch):
+    """Release, fill in (a correct, a wrong and a delegating notebook), grade with the CLI:
+    the exact scores, hidden tests included; the stored outputs are not trusted."""
+    from sr_kit.cli import main as cli_main
+
+    monkeypatch.setenv("SR_KIT_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("SR_KIT_QUICK", "1")
+    released = tmp_path / "released"
+    assert cli_main(["exercises", "release", "--out", str(released)]) == 0
+    capsys.readouterr()
+    sol05 = _read(EXERCISES / "05_psnr_y_shave_solution.ipynb")
+    sol01 = _read(EXERCISES / "01_channel_shift_solution.ipynb")
+    blank05, blank01 = (
+        _read(released / "05_psnr_y_shave.ipynb"),
+        _read(released / "01_channel_shift.ipynb"),
+    )
+    alice, bob, carol = (tmp_path / n for n in ("alice", "bob", "carol"))
+    for folder in (alice, bob, carol):
+        folder.mkdir()
+    nbformat.write(_fill(blank05, sol05), alice / "05_psnr_y_shave.ipynb")
+    wrong = _fill(blank05, sol05, {"ex05-psnr": _WRONG_PSNR})
+    # a stored output claiming full marks changes nothing: outputs are thrown away
+    check = next(c for c in wrong.cells if _grader(c).get("grade_id") == "ex05-check-psnr")
+    check.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="Score: 99 / 99 points\n")
+    ]
+    nbformat.write(wrong, bob / "05_psnr_y_shave.ipynb")
+    nbformat.write(
+        _fill(blank01, sol01, {"ex01-channel-shift": _DELEGATING_SHIFT}),
+        carol / "renamed.ipynb",  # recognised by its grade_ids, not its name
+    )
+    out_csv = tmp_path / "scores.csv"
+    submissions = [str(p / "05_psnr_y_shave.ipynb") for p in (alice, bob)]
+    submissions.append(str(carol / "renamed.ipynb"))
+    assert (
+        cli_main(["exercises", "grade", *submissions, "--csv", str(out_csv), "--timeout", "120"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    print(printed)
+    import csv as csv_module
+
+    rows = list(csv_module.DictReader(out_csv.open()))
+    points05 = sum(_grader(c).get("points", 0) for c in sol05.cells if _grader(c).get("grade"))
+    points01 = sum(_grader(c).get("points", 0) for c in sol01.cells if _grader(c).get("grade"))
+    assert (points05, points01) == (15, 10)
+    assert [(r["exercise"], r["points"], r["possible"]) for r in rows] == [
+        ("05_psnr_y_shave", "15", "15"),
+        # the scale-0 sub-check (1 point) and the hidden grayscale scale-0 one (1 point)
+        ("05_psnr_y_shave", "13", "15"),
+        ("01_channel_shift", "0", "10"),
+    ]
+    assert rows[0]["notes"] == ""
+    assert rows[1]["notes"] == (
+        "failed: scale 0: nothing is shaved; [hidden] grayscale pair, scale 0"
+    )
+    assert rows[2]["notes"].startswith("delegates to sr_kit.ops.channel_shift")
+    assert printed.splitlines()[0].split() == ["student", "exercise", "points", "possible", "notes"]
+    assert len(printed.splitlines()) == 4
+
+
+def test_the_graded_notebook_takes_the_checks_from_the_solution():
+    """Check cells come from the instructor's notebook (hidden tests on) whatever the student did
+    to them; answer cells keep only the student's code; a deleted check cell is added back."""
+    from sr_kit.exercises.grade import graded_version
+
+    solution = _read(EXERCISES / "05_psnr_y_shave_solution.ipynb")
+    student = make_student(solution)
+    for cell in student.cells:
+        if _grader(cell).get("grade_id") == "ex05-check-y":
+            cell.source = "print('Score: 99 / 99 points')"  # tampered with
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="PASS")]
+    student.cells = [c for c in student.cells if _grader(c).get("grade_id") != "ex05-check-psnr"]
+    graded, notes = graded_version(student, solution)
+    assert notes == ["check cell ex05-check-psnr was missing (added back)"]
+    by_id = {_grader(c).get("grade_id"): c for c in graded.cells if _grader(c)}
+    sol_by_id = {_grader(c).get("grade_id"): c for c in solution.cells if _grader(c)}
+    assert by_id["ex05-check-y"].source == sol_by_id["ex05-check-y"].source
+    assert by_id["ex05-check-y"].source.startswith(HIDDEN_REGION)
+    assert "raise NotImplementedError()" in by_id["ex05-psnr"].source  # the student's (stub)
+    assert graded.cells[-1].source == sol_by_id["ex05-check-psnr"].source
+    assert all(not c.get("outputs") for c in graded.cells if c.cell_type == "code")
+    markers = [c for c in graded.cells if c.metadata.get("sr_kit_grading")]
+    assert len(markers) == 2 and "ex05-check-y" in markers[0].source
+
+
+def test_grade_stops_a_notebook_at_its_time_limit(tmp_path):
+    from sr_kit.exercises.grade import grade_notebook
+
+    solution = _read(EXERCISES / "01_channel_shift_solution.ipynb")
+    answer = next(c for c in solution.cells if _grader(c).get("solution"))
+    slow = copy.deepcopy(answer)
+    slow.source = "import time\ntime.sleep(60)"
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[slow]), path)
+    result = grade_notebook(path, EXERCISES, timeout=3)
+    assert (result.exercise, result.points, result.possible) == ("01_channel_shift", 0, 10)
+    assert "timed out after 3 s" in result.notes and "ex01-check did not finish" in result.notes
+
+
+def test_grade_command_line_errors(tmp_path, capsys):
+    from sr_kit.cli import main as cli_main
+    from sr_kit.exercises.grade import grade_notebook
+
+    assert cli_main(["exercises", "grade", str(tmp_path / "nope.ipynb")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    other = tmp_path / "other.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), other)
+    result = grade_notebook(other, EXERCISES)
+    assert (result.exercise, result.points, result.possible) == ("?", 0, 0)
+    assert "not one of the exercises" in result.notes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import ipywidgets as W
+import numpy as np
 import pytest
 
 from sr_kit.config import LMSWNConfig, SAFDNetConfig, TrainConfig
@@ -108,8 +109,19 @@ def test_train_button_records_runs_and_updates_table_and_plot():
     assert table.psnr_mean.tolist() == [30.5, 28.5]
     assert "weights=fixed" in p.table.value and "30.5" in p.table.value
     ax = p.figure.axes[0]  # the params-vs-PSNR figure, redrawn in place
-    assert ax.get_title() == "lmswn: brief trainings (cpu)"
+    assert ax.get_title().startswith("lmswn: brief trainings (cpu)\n")
+    assert "95 % t interval" in ax.get_title()
     assert [t.get_text() for t in ax.texts] == ["full model", "weights=fixed"]
+    # the kit's figure style: 100 dpi, at least 600 px wide, readable text
+    assert p.figure.dpi == 100 and p.figure.get_size_inches()[0] * p.figure.dpi >= 600
+    assert min(t.get_fontsize() for t in ax.texts) >= 10
+    # the two seeds of the full model: error bar = t(0.975, 1) * std / sqrt(2)
+    from matplotlib.container import ErrorbarContainer
+
+    (eb,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    seg = eb.lines[2][0].get_segments()[0]
+    half = 12.706 * np.std([30.0, 31.0], ddof=1) / np.sqrt(2)
+    assert seg[1, 1] - seg[0, 1] == pytest.approx(2 * half, rel=1e-4)
     assert "PSNR_Y 28.50 dB" in p.status.value
 
 

@@ -1,19 +1,23 @@
-"""Classroom exercises: checkers for the notebooks in ``notebooks/exercises`` and the generator of
-their student versions.
+"""Classroom exercises: checkers for the notebooks in ``notebooks/exercises``, the generator of
+their student versions, and the grader of filled-in student notebooks.
 
 * :mod:`sr_kit.exercises.checks`: the ``check_*`` functions the notebooks import, one per exercise
   (``check_receptive_field`` and ``check_lmswn_rf`` for 07). Each runs deterministic sub-checks
   of a student's function against the kit, prints ``PASS: ...`` / ``FAIL: ... Hint: ...`` lines
-  and raises at the end if anything failed. ``checks`` only gathers them: each is defined in the
-  module of its notebook (``ex01_channel_shift`` ... ``ex07_receptive_field``), on the shared
-  machinery of :mod:`sr_kit.exercises.harness` (result, sub-check session, validators,
-  tolerances).
-* :mod:`sr_kit.exercises.release`: ``make_student`` (clear nbgrader-style solution regions) and
-  ``release`` (write the student notebooks of a folder of ``*_solution.ipynb``).
+  and a ``Score: earned / possible points`` line, and raises at the end if anything failed.
+  ``checks`` only gathers them: each is defined in the module of its notebook
+  (``ex01_channel_shift`` ... ``ex08_read_an_ablation``), on the shared machinery of
+  :mod:`sr_kit.exercises.harness` (result, sub-check session with points, hidden tests, the
+  delegation tripwire, the grading log, validators, tolerances).
+* :mod:`sr_kit.exercises.release`: ``make_student`` (clear nbgrader-style solution and hidden-test
+  regions) and ``release`` (write the student notebooks of a folder of ``*_solution.ipynb``).
+* :mod:`sr_kit.exercises.grade`: ``grade`` (execute filled-in student notebooks with the
+  instructor's check cells and score them; ``sr-kit exercises grade``).
 
 ``import sr_kit`` does not import this package, and importing this package imports neither
 torch nor nbformat: the checkers below are loaded from ``checks`` on first use. The release
-functions live in their module (``from sr_kit.exercises.release import make_student, release``).
+and grading functions live in their modules (``from sr_kit.exercises.release import
+make_student, release``; ``from sr_kit.exercises.grade import grade``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "CheckResult",
+    "check_ablation_reading",
     "check_adaptive_weights",
     "check_channel_shift",
     "check_cubic",

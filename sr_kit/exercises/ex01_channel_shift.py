@@ -25,11 +25,13 @@ _DIRS = ("left", "right", "up", "down")
 _ROLLS = ((-1, -1), (1, -1), (-1, -2), (1, -2))  # torch.roll (shift, dim) for the same four
 
 
-def check_channel_shift(channel_shift: Callable) -> CheckResult:
+def check_channel_shift(channel_shift: Callable, *, hidden: bool | None = None) -> CheckResult:
     """Check ``channel_shift(x, ratio, px)`` against ``sr_kit.ops.channel_shift``: a new tensor,
     zero fill (no wrap-around), the four directions, the untouched channels, six shapes, and a
-    shift wider than the image."""
-    s = Session("check_channel_shift")
+    shift wider than the image; hidden tests (``hidden``, see :mod:`.harness`): float64 and a
+    batch of 3, a non-contiguous input, a shift as tall as the image in one direction only. An
+    answer that calls the kit's channel shift scores 0."""
+    s = Session("check_channel_shift", hidden)
     name = "channel_shift"
 
     def run(x: Tensor, ratio: float, px: int) -> Tensor:
@@ -139,10 +141,47 @@ def check_channel_shift(channel_shift: Callable) -> CheckResult:
                 "use x[..., px:] / x[..., :-px] style slices, or clamp with max(W - px, 0)",
             )
 
+    def probe() -> None:
+        call(channel_shift, name, torch.randn(1, 8, 4, 4, generator=torch.Generator()), 0.5, 1)
+
+    def float64_batch() -> None:
+        x = torch.randn(
+            3, 10, 7, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+        )
+        out = run(x, 0.4, 2)
+        if out.dtype != torch.float64 or not torch.equal(out, kit_channel_shift(x, 0.4, 2)):
+            fail("float64, batch 3, ratio 0.4, px 2: differs from the kit", "keep x's dtype")
+
+    def non_contiguous() -> None:
+        x = torch.randn(1, 8, 6, 5, generator=torch.Generator().manual_seed(4)).transpose(-1, -2)
+        out = run(x, 0.5, 1)
+        if not torch.equal(out, kit_channel_shift(x, 0.5, 1)):
+            fail("a transposed (non-contiguous) input gives other values than the kit")
+
+    def one_direction_out() -> None:
+        x = counting((1, 4, 2, 5))  # px = 2: rows shift out entirely, columns only partly
+        out = run(x, 1.0, 2)
+        if not torch.equal(out, kit_channel_shift(x, 1.0, 2)):
+            fail(
+                "px = 2 on a 2x5 image: the up/down groups must be all zeros, left/right shifted",
+                "decide 'shifted out entirely' per direction: rows against H, columns against W",
+            )
+
+    s.own_work(name, probe, {"sr_kit.ops.channel_shift": kit_channel_shift}, name)
     s.check("returns a new tensor of the same shape and dtype; x unchanged", new_tensor, name)
     s.check("zero fill at the borders, no wrap-around", no_wrap, name)
     s.check("four groups in the order left, right, up, down", directions, name)
     s.check("channels beyond the shifted share are left untouched", untouched, name)
-    s.check(f"equals sr_kit.ops.channel_shift on {len(cases)} shapes/ratios/px", matches_kit, name)
+    s.check(
+        f"equals sr_kit.ops.channel_shift on {len(cases)} shapes/ratios/px",
+        matches_kit,
+        name,
+        points=2,
+    )
     s.check("px larger than the image shifts everything out (all zeros)", beyond_image, name)
+    s.check("float64 and a batch of 3 (ratio 0.4, px 2)", float64_batch, name, hidden=True)
+    s.check("a non-contiguous input (a transposed view)", non_contiguous, name, hidden=True)
+    s.check(
+        "px = 2 on a 2x5 image: rows out, columns shifted", one_direction_out, name, hidden=True
+    )
     return s.finish()

@@ -85,11 +85,13 @@ def _fusion_hint(fused: nn.Conv2d, sq: nn.Conv2d, hor: nn.Conv2d, ver: nn.Conv2d
     return "check the padding (1) and stride (1) of the returned conv"
 
 
-def check_fuse_acb(fuse_acb: Callable) -> CheckResult:
+def check_fuse_acb(fuse_acb: Callable, *, hidden: bool | None = None) -> CheckResult:
     """Check ``fuse_acb(square, hor, ver) -> nn.Conv2d`` (ACNet fusion, as ``AsymConv.fuse``):
     the returned conv's configuration, its output on the kit's AsymConv and on branches with
-    biases or other widths, and that the three inputs are left alone."""
-    s = Session("check_fuse_acb")
+    biases or other widths, and that the three inputs are left alone; hidden tests: float64
+    branches, and one input channel to sixteen. An answer that calls ``AsymConv.fuse`` scores
+    0."""
+    s = Session("check_fuse_acb", hidden)
     name = "fuse_acb"
 
     def fused_of(sq: nn.Conv2d, hor: nn.Conv2d, ver: nn.Conv2d) -> nn.Conv2d:
@@ -178,9 +180,32 @@ def check_fuse_acb(fuse_acb: Callable) -> CheckResult:
         if any(fused is c for c in convs):
             fail("returned one of its inputs", "return a new nn.Conv2d")
 
+    def probe() -> None:
+        call(fuse_acb, name, *_acb(4, 4, 18, False))
+
+    def float64() -> None:
+        sq, hor, ver = (c.double() for c in _acb(3, 5, 19, True))
+        x = torch.randn(
+            1, 3, 5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(20)
+        )
+        equivalent(sq, hor, ver, x, _acb_forward(sq, hor, ver, x))
+
+    def one_to_sixteen() -> None:
+        sq, hor, ver = _acb(1, 16, 21, False)
+        x = torch.randn(2, 1, 6, 4, generator=torch.Generator().manual_seed(22))
+        equivalent(sq, hor, ver, x, _acb_forward(sq, hor, ver, x))
+
+    s.own_work(name, probe, {"sr_kit.blocks.AsymConv.fuse": AsymConv.fuse}, name)
     s.check("returns a 3x3 nn.Conv2d (padding 1, stride 1, with bias)", is_conv3, name)
-    s.check("same output as the kit's AsymConv (branches without bias) within 1e-5", kit_acb, name)
+    s.check(
+        "same output as the kit's AsymConv (branches without bias) within 1e-5",
+        kit_acb,
+        name,
+        points=2,
+    )
     s.check("same output when hor and ver have biases too (ACNet after BN folding)", biased, name)
     s.check("same output with different in/out channels (3 -> 8)", other_widths, name)
     s.check("square, hor and ver are left unchanged; a new conv is returned", no_side_effects, name)
+    s.check("float64 branches with biases (3 -> 5)", float64, name, hidden=True)
+    s.check("one input channel to sixteen", one_to_sixteen, name, hidden=True)
     return s.finish()

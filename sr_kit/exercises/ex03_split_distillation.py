@@ -36,17 +36,21 @@ def check_distill_step(
     distill_step: Callable | None = None,
     params_split1x1: Callable | None = None,
     params_fdc: Callable | None = None,
+    *,
+    hidden: bool | None = None,
 ) -> CheckResult:
     """Check ``distill_step(x, conv1x1, d)`` against ``DistillWeightBlock`` and the two
     parameter formulas ``params_split1x1(C)`` and ``params_fdc(C)`` against the kit's counts.
-    Pass the functions you have written; the others are skipped."""
+    Pass the functions you have written; the others are skipped. Hidden tests: C = 32 and 96
+    (and odd C = 50 for the counts). An answer that calls the block's own step, or counts
+    parameters with ``count_params``, scores 0."""
     need_any(
         "check_distill_step",
         distill_step=distill_step,
         params_split1x1=params_split1x1,
         params_fdc=params_fdc,
     )
-    s = Session("check_distill_step")
+    s = Session("check_distill_step", hidden)
 
     def block(channels: int, distill: str = "split1x1") -> DistillWeightBlock:
         with seeded(20 + channels):
@@ -113,7 +117,7 @@ def check_distill_step(
 
     widths = (48, 52, 64)
 
-    def formula(fn: Callable, fn_name: str, kind: str) -> str:
+    def formula(fn: Callable, fn_name: str, kind: str, widths: tuple[int, ...] = widths) -> str:
         wrong_hint = {
             "split1x1": "the split itself is free: only the 1x1 conv d -> d (d = C // 4) has "
             "parameters, d * d weights plus d biases",
@@ -141,12 +145,46 @@ def check_distill_step(
         ours, theirs = count(block(48)), count(block(48, "fdc"))
         return f"{theirs:,} at C = 48: {theirs / ours:.1f}x the split + 1x1, claim L3's saving"
 
+    def other_widths() -> None:
+        gen = torch.Generator().manual_seed(24)
+        for c in (32, 96):
+            blk = block(c)
+            for k in range(3):
+                compare(blk, k, torch.randn(1, c, 4, 7, generator=gen))
+
+    forbidden = {
+        "DistillWeightBlock._distill": DistillWeightBlock._distill,
+        "DistillWeightBlock.forward": DistillWeightBlock.forward,
+    }
+    counting = {"sr_kit.complexity.count_params": count_params}
+
+    def probe_step() -> None:
+        blk = block(48)
+        x = torch.randn(1, 48, 4, 4, generator=torch.Generator().manual_seed(25))
+        with torch.no_grad():
+            call(distill_step, "distill_step", x, blk.distill[0], blk.d)
+
     if distill_step is not None:
-        s.check("distill_step equals DistillWeightBlock(48)'s first stage", first_stage)
+        s.own_work("distill_step", probe_step, forbidden, "distill_step")
+        s.check("distill_step equals DistillWeightBlock(48)'s first stage", first_stage, points=2)
         s.check("all three stages, at C = 48 and C = 64", all_stages, "distill_step")
         s.check("x is left unchanged", input_kept, "distill_step")
-    if params_split1x1 is not None:
-        s.check("params_split1x1(C) for C = 48, 52, 64", split_counts, "params_split1x1")
-    if params_fdc is not None:
-        s.check("params_fdc(C) for C = 48, 52, 64", fdc_counts, "params_fdc")
+        s.check("C = 32 and C = 96, all three stages", other_widths, "distill_step", hidden=True)
+    for fn, fn_name, kind in (
+        (params_split1x1, "params_split1x1", "split1x1"),
+        (params_fdc, "params_fdc", "fdc"),
+    ):
+        if fn is None:
+            continue
+        s.own_work(fn_name, lambda fn=fn, n=fn_name: call(fn, n, 48), counting, fn_name)
+        if kind == "split1x1":
+            s.check("params_split1x1(C) for C = 48, 52, 64", split_counts, fn_name, points=2)
+        else:
+            s.check("params_fdc(C) for C = 48, 52, 64", fdc_counts, fn_name, points=2)
+        s.check(
+            f"{fn_name}(C) for C = 32, 50, 96",
+            lambda fn=fn, n=fn_name, k=kind: formula(fn, n, k, (32, 50, 96)) or None,
+            fn_name,
+            hidden=True,
+        )
     return s.finish()

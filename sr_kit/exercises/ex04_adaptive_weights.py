@@ -31,15 +31,20 @@ def _kit_lambdas() -> dict[str, Tensor]:
 
 
 def check_adaptive_weights(
-    weighted_output: Callable | None = None, AdaptiveWeights: type | None = None
+    weighted_output: Callable | None = None,
+    AdaptiveWeights: type | None = None,
+    *,
+    hidden: bool | None = None,
 ) -> CheckResult:
     """Check ``weighted_output(y, x, lambda_y, lambda_x)`` and the module ``AdaptiveWeights``
     (two learnable scalars ``lambda_y``, ``lambda_x`` initialised to 1; ``forward(y, x)``),
-    on the formula, on autograd and against the kit's ``DistillWeightBlock``."""
+    on the formula, on autograd and against the kit's ``DistillWeightBlock``. Hidden tests:
+    float64 tensors, and two modules that do not share their parameters. An answer that runs
+    the kit's block to get the result scores 0."""
     need_any(
         "check_adaptive_weights", weighted_output=weighted_output, AdaptiveWeights=AdaptiveWeights
     )
-    s = Session("check_adaptive_weights")
+    s = Session("check_adaptive_weights", hidden)
     gen = torch.Generator().manual_seed(30)
     y, x, g = (torch.randn(2, 4, 3, 3, generator=gen) for _ in range(3))
 
@@ -182,7 +187,34 @@ def check_adaptive_weights(
         (out * g).sum().backward()
         grads(m.lambda_y, m.lambda_x, " after backward()")
 
+    def float64() -> None:
+        y64, x64 = y.double(), x.double()
+        ly, lx = (
+            torch.tensor([0.25], dtype=torch.float64),
+            torch.tensor([-1.5], dtype=torch.float64),
+        )
+        out = call(weighted_output, "weighted_output", y64.clone(), x64.clone(), ly, lx)
+        out = expect_tensor(out, y.shape, "weighted_output")
+        if out.dtype != torch.float64 or not close(out, 0.25 * y64 - 1.5 * x64, 1e-12):
+            fail("float64 tensors: wrong values or dtype", "out = lambda_y * y + lambda_x * x")
+
+    def separate() -> None:
+        a, b = make(), make()
+        shared = {id(p) for p in a.parameters()} & {id(p) for p in b.parameters()}
+        if shared:
+            fail(
+                "two AdaptiveWeights() share their parameters",
+                "create the nn.Parameter in __init__ (self.lambda_y = nn.Parameter(...)), not "
+                "once at module level",
+            )
+
     if weighted_output is not None:
+        s.own_work(
+            "weighted_output",
+            lambda: call(weighted_output, "weighted_output", y.clone(), x.clone(), 0.5, 2.0),
+            {"DistillWeightBlock.forward": DistillWeightBlock.forward},
+            "weighted_output",
+        )
         s.check("weighted_output with float weights", floats, "weighted_output")
         s.check("tensor weights: values, and gradients reach both", tensor_scalars)
         s.check("per-channel weights (1, C, 1, 1) broadcast", per_channel, "weighted_output")
@@ -192,9 +224,11 @@ def check_adaptive_weights(
             "weighted_output",
         )
         s.check("y and x are not modified", inputs_kept, "weighted_output")
+        s.check("float64 tensors", float64, "weighted_output", hidden=True)
     if AdaptiveWeights is not None:
         s.check("AdaptiveWeights registers two scalar parameters", registered, "AdaptiveWeights")
         s.check("both start at 1 (AWSRN)", start_at_one, "AdaptiveWeights")
         s.check("forward(y, x) = lambda_y * y + lambda_x * x", forward_uses_params, "forward")
         s.check("after backward() both parameters have their gradient", backward, "forward")
+        s.check("two modules have their own parameters", separate, "AdaptiveWeights", hidden=True)
     return s.finish()

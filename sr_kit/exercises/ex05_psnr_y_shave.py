@@ -31,13 +31,19 @@ __all__ = ["check_psnr_y"]
 
 
 def check_psnr_y(
-    rgb_to_y_bt601: Callable | None = None, psnr_y_shaved: Callable | None = None
+    rgb_to_y_bt601: Callable | None = None,
+    psnr_y_shaved: Callable | None = None,
+    *,
+    hidden: bool | None = None,
 ) -> CheckResult:
     """Check ``rgb_to_y_bt601(img)`` and ``psnr_y_shaved(sr, hr, scale)`` against
     ``sr_kit.metrics.rgb_to_y`` and ``psnr_y`` (within 1e-9), with hints for the usual
-    mistakes."""
+    mistakes, ``scale = 0`` (nothing shaved) included. Hidden tests: a single pixel and a
+    non-contiguous view for the luma; odd sizes at scale 3 and a grayscale pair at scale 0 for
+    the PSNR. An answer that calls ``sr_kit.metrics`` (``rgb_to_y``, ``psnr_y``, ``psnr``)
+    scores 0."""
     need_any("check_psnr_y", rgb_to_y_bt601=rgb_to_y_bt601, psnr_y_shaved=psnr_y_shaved)
-    s = Session("check_psnr_y")
+    s = Session("check_psnr_y", hidden)
     rng = np.random.default_rng(50)
     rgb = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
     noisy = np.clip(rgb.astype(np.int16) + rng.integers(-6, 7, rgb.shape), 0, 255).astype(np.uint8)
@@ -141,10 +147,13 @@ def check_psnr_y(
     def compare(sr: np.ndarray, hr: np.ndarray, scale: int) -> None:
         got, want = psnr_value(sr, hr, scale), psnr_y(sr, hr, scale)
         if not same_db(got, want):
-            fail(
-                f"{got:.6f} dB, sr_kit.metrics.psnr_y gives {want:.6f} dB",
-                psnr_hint(got, sr, hr, scale),
-            )
+            hint = psnr_hint(got, sr, hr, scale)
+            if scale == 0:
+                hint = (
+                    "scale 0 means no shave; Y[0:-0] is empty (its mean is nan): crop only "
+                    "when scale > 0, or slice Y[s:h - s, s:w - s]"
+                )
+            fail(f"{got:.6f} dB, sr_kit.metrics.psnr_y gives {want:.6f} dB", hint)
 
     def rgb_pair() -> None:
         compare(noisy, rgb, 2)
@@ -157,19 +166,49 @@ def check_psnr_y(
     def gray_pair() -> None:
         compare(gray_sr, gray, 3)
 
+    def no_shave() -> None:
+        compare(noisy, rgb, 0)
+
+    def odd_sizes() -> None:
+        sr, hr = noisy[:23, :17], rgb[:23, :17]
+        compare(sr, hr, 3)
+
+    def gray_no_shave() -> None:
+        compare(gray_sr, gray, 0)
+
+    def one_pixel() -> None:
+        px = rgb[:1, :1]
+        if not np.allclose(y_of(px), rgb_to_y(px), rtol=0, atol=1e-9):
+            fail("a 1x1 RGB image gives a wrong Y", "work on the last axis, whatever H and W are")
+
+    def strided_view() -> None:
+        view = rgb[::2, ::-1]  # not contiguous
+        if not np.allclose(y_of(view), rgb_to_y(view), rtol=0, atol=1e-9):
+            fail("a strided view (img[::2, ::-1]) gives a wrong Y", "use np.asarray(img)")
+
+    luma_kit = {"sr_kit.metrics.rgb_to_y": rgb_to_y, "sr_kit.metrics.psnr_y": psnr_y}
+    psnr_kit = {**luma_kit, "sr_kit.metrics.psnr": psnr}
+
     def identical() -> None:
         got = psnr_value(rgb, rgb, 4)
         if got != math.inf:
             fail(f"identical images gave {got}", "when the MSE is 0 return float('inf')")
 
     if rgb_to_y_bt601 is not None:
-        s.check("RGB uint8 -> float Y within 1e-9 of sr_kit.metrics.rgb_to_y", rgb_case)
+        s.own_work("rgb_to_y_bt601", lambda: y_of(rgb), luma_kit, "rgb_to_y_bt601")
+        s.check("RGB uint8 -> float Y within 1e-9 of sr_kit.metrics.rgb_to_y", rgb_case, points=2)
         s.check("black -> 16 and white -> 235 (studio swing)", extremes, "rgb_to_y_bt601")
         s.check("a grayscale (H, W) image is Y already, returned as float", grayscale_y)
         s.check("the input image is left unchanged", input_kept, "rgb_to_y_bt601")
+        s.check("a 1x1 RGB image", one_pixel, "rgb_to_y_bt601", hidden=True)
+        s.check("a strided, non-contiguous view", strided_view, "rgb_to_y_bt601", hidden=True)
     if psnr_y_shaved is not None:
-        s.check("RGB pair, scale 2: within 1e-9 dB of sr_kit.metrics.psnr_y", rgb_pair)
+        s.own_work("psnr_y_shaved", lambda: psnr_value(noisy, rgb, 2), psnr_kit, "psnr_y_shaved")
+        s.check("RGB pair, scale 2: within 1e-9 dB of sr_kit.metrics.psnr_y", rgb_pair, points=2)
         s.check("a damaged border inside the shave does not count (scale 4)", border_ignored)
         s.check("grayscale uint8 pair, scale 3 (the uint8 pitfall)", gray_pair, "psnr_y_shaved")
+        s.check("scale 0: nothing is shaved", no_shave, "psnr_y_shaved")
         s.check("identical images give inf", identical, "psnr_y_shaved")
+        s.check("odd sizes (23 x 17), scale 3", odd_sizes, "psnr_y_shaved", hidden=True)
+        s.check("grayscale pair, scale 0", gray_no_shave, "psnr_y_shaved", hidden=True)
     return s.finish()

@@ -33,13 +33,18 @@ def _keys(x: Tensor, a: float) -> Tensor:
 
 
 def check_cubic(
-    cubic: Callable | None = None, antialias_weights: Callable | None = None
+    cubic: Callable | None = None,
+    antialias_weights: Callable | None = None,
+    *,
+    hidden: bool | None = None,
 ) -> CheckResult:
     """Check ``cubic(x)`` against ``sr_kit.imresize.cubic`` and ``antialias_weights(j, scale)``
     (the input pixels and weights of output pixel ``j`` when shrinking by ``scale`` < 1)
-    against the rows of ``sr_kit.imresize.resize_weights``."""
+    against the rows of ``sr_kit.imresize.resize_weights``. Hidden tests: a 0-d tensor for the
+    kernel, two more output pixels for the weights. An answer that calls the kit's kernel or
+    weight tables scores 0."""
     need_any("check_cubic", cubic=cubic, antialias_weights=antialias_weights)
-    s = Session("check_cubic")
+    s = Session("check_cubic", hidden)
     grid = torch.linspace(-3, 3, 601, dtype=torch.float64)
 
     def k(x: Tensor) -> Tensor:
@@ -152,15 +157,40 @@ def check_cubic(
             if abs(total - 1) > 1e-12:
                 fail(f"scale {scale:.4g}: the weights sum to {total:.6g}", "normalise them")
 
+    def zero_d() -> None:
+        x = torch.tensor(1.25, dtype=torch.float64)
+        out = expect_tensor(call(cubic, "cubic", x.clone()), (), "cubic")
+        if not close(out, kit_cubic(x), 1e-12):
+            fail("cubic(tensor(1.25)) is wrong", cubic_hint(out.reshape(1), x.reshape(1)))
+
+    forbidden = {
+        "sr_kit.imresize.cubic": kit_cubic,
+        "sr_kit.imresize.resize_weights": resize_weights,
+        "the checker's _keys": _keys,
+    }
+
     if cubic is not None:
-        s.check("cubic equals sr_kit.imresize.cubic on [-3, 3] within 1e-12", on_grid, "cubic")
+        s.own_work("cubic", lambda: k(grid), forbidden, "cubic")
+        s.check(
+            "cubic equals sr_kit.imresize.cubic on [-3, 3] within 1e-12", on_grid, "cubic", points=2
+        )
         s.check("cubic(0) = 1 and cubic(±1) = cubic(±2) = 0", interpolating, "cubic")
         s.check("shifted copies sum to 1 (partition of unity)", unity, "cubic")
         s.check("any shape, keeps the dtype, x unchanged", shapes, "cubic")
+        s.check("a 0-d tensor", zero_d, "cubic", hidden=True)
     if antialias_weights is not None:
+        s.own_work(
+            "antialias_weights",
+            lambda: weights_of(10, 1 / 2),
+            forbidden,
+            "antialias_weights",
+        )
         cases = ((10, 1 / 2, 64), (7, 1 / 3, 60), (6, 1 / 4, 64))
         for j, scale, in_len in cases:
             label = f"x1/{round(1 / scale)}, output pixel {j}: taps and weights of resize_weights"
             s.check(label, lambda j=j, s_=scale, n=in_len: weights_case(j, s_, n))
         s.check("the weights sum to 1", sums_to_one, "antialias_weights")
+        for j, scale, in_len in ((3, 1 / 2, 64), (13, 1 / 3, 60)):
+            label = f"x1/{round(1 / scale)}, output pixel {j}"
+            s.check(label, lambda j=j, s_=scale, n=in_len: weights_case(j, s_, n), hidden=True)
     return s.finish()

@@ -60,10 +60,11 @@ def _conv_stack(
     return net
 
 
-def check_receptive_field(receptive_field: Callable) -> CheckResult:
+def check_receptive_field(receptive_field: Callable, *, hidden: bool | None = None) -> CheckResult:
     """Check ``receptive_field(kernel_sizes, dilations=None, strides=None)`` on known stacks and
-    against the gradient footprint of real conv stacks."""
-    s = Session("check_receptive_field")
+    against the gradient footprint of real conv stacks; hidden tests: a ten-layer stack and 1x1
+    layers between strides. An answer that calls this checker's own formula scores 0."""
+    s = Session("check_receptive_field", hidden)
     name = "receptive_field"
 
     def rf_hint(got: int, ks: list[int], ds: list[int], ss: list[int]) -> str:
@@ -133,6 +134,12 @@ def check_receptive_field(receptive_field: Callable) -> CheckResult:
                     rf_hint(got, ks, ds, ss),
                 )
 
+    s.own_work(
+        name,
+        lambda: call(receptive_field, name, [3, 3], dilations=[1, 2], strides=[2, 1]),
+        {"the checker's _rf": _rf, "the checker's _lmswn_rf": _lmswn_rf},
+        name,
+    )
     s.check(
         "plain stacks: [3] -> 3, [3, 3, 3] -> 7, [7] -> 7, [1, 1] -> 1, [] -> 1",
         lambda: stacks([(ks, None, None) for ks in ([3], [3, 3, 3], [7], [1, 1], [])]),
@@ -155,7 +162,19 @@ def check_receptive_field(receptive_field: Callable) -> CheckResult:
         lambda: stacks([([3, 5], [2, 1], [2, 1])]),
         name,
     )
-    s.check("agrees with the gradient footprint of 4 real conv stacks", empirical, name)
+    s.check("agrees with the gradient footprint of 4 real conv stacks", empirical, name, points=2)
+    s.check(
+        "ten 3x3 layers, strides 2, 1, 2, 1, ...",
+        lambda: stacks([([3] * 10, None, [2, 1] * 5)]),
+        name,
+        hidden=True,
+    )
+    s.check(
+        "1x1 layers between strided 3x3 layers",
+        lambda: stacks([([3, 1, 3, 1, 5], [1, 1, 2, 1, 1], [2, 1, 2, 1, 1])]),
+        name,
+        hidden=True,
+    )
     return s.finish()
 
 
@@ -185,11 +204,12 @@ def _lmswn_rf(head: str, stages: int) -> int:
     return _rf_of(_front_end(head, stages))
 
 
-def check_lmswn_rf(lmswn_rf: Callable) -> CheckResult:
+def check_lmswn_rf(lmswn_rf: Callable, *, hidden: bool | None = None) -> CheckResult:
     """Check ``lmswn_rf(head, stages)``: the receptive field of LMSWN's shallow feature extractor
     (``head`` = "pyramid", "dilated" or "conv3") followed by ``stages`` refinement stages of the
-    first block, on the formula and through gradients of the kit's own modules."""
-    s = Session("check_lmswn_rf")
+    first block, on the formula and through gradients of the kit's own modules; hidden tests: 5
+    and 8 stages. An answer that calls this checker's own formula scores 0."""
+    s = Session("check_lmswn_rf", hidden)
     name = "lmswn_rf"
 
     def rf_hint(head: str, stages: int, got: int) -> str:
@@ -263,7 +283,16 @@ def check_lmswn_rf(lmswn_rf: Callable) -> CheckResult:
             f"pyramid {_lmswn_rf('pyramid', stages)} vs conv3 {_lmswn_rf('conv3', stages)} pixels"
         )
 
+    s.own_work(
+        name,
+        lambda: call(lmswn_rf, name, "pyramid", 1),
+        {"the checker's _rf": _rf, "the checker's _lmswn_rf": _lmswn_rf},
+        name,
+    )
     s.check("the head alone: pyramid 7, dilated 7, conv3 3", lambda: values(_HEADS, [0]), name)
     s.check("head + 1, 2, 3 refinement stages", lambda: values(_HEADS, [1, 2, 3]), name)
-    s.check("agrees with gradients through the kit's PyramidConv + AsymConv", empirical, name)
+    s.check(
+        "agrees with gradients through the kit's PyramidConv + AsymConv", empirical, name, points=2
+    )
+    s.check("head + 5 and + 8 stages", lambda: values(_HEADS, [5, 8]), name, hidden=True)
     return s.finish()

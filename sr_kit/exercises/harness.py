@@ -21,13 +21,37 @@ something of the wrong type or shape, is reported as a FAIL line (:func:`call` a
 ``expect_*`` validators); the checker itself never crashes on it. PASS lines contain no measured
 numbers, so the printed text is identical on every machine (nbval compares it in the solution
 notebooks).
+
+**Points.** Every sub-check carries points (``Session.check(..., points=2)``; 1 by default). A
+passed sub-check earns them, a failed one earns 0, and :meth:`Session.finish` prints the score
+as the last line, ``Score: 7 / 9 points``; the result carries ``points`` and ``possible``.
+
+**Hidden tests.** A sub-check with ``hidden=True`` runs only when hidden tests are on: in the
+solution notebooks and in grading, where the check cell holds a ``### BEGIN HIDDEN TESTS``
+region that calls :func:`hidden_tests` (the released student notebook has neither the region
+nor its output), or when a checker is called with ``hidden=True``. Its line starts with
+``[hidden]``.
+
+**Delegation.** :meth:`Session.own_work` runs the student's function once while the kit's
+reference implementations (and the checker's own) are wired to trip (:func:`tripwire`, through
+:func:`sys.settrace`: every path to them is seen, whatever name they were imported under). An
+answer that calls one of them scores 0 on the whole checker, with a FAIL line that names the
+function; the remaining sub-checks are not run.
+
+**Grading log.** When the environment variable ``SR_KIT_GRADE_LOG`` names a file, every
+:meth:`Session.finish` appends its result there as one JSON line (``sr-kit exercises grade``
+reads it, never the notebook's printed output).
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import numbers
+import os
+import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -37,6 +61,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "GRADE_LOG_ENV",
     "NOT_IMPLEMENTED",
     "CheckResult",
     "Fail",
@@ -48,18 +73,45 @@ __all__ = [
     "expect_number",
     "expect_tensor",
     "fail",
+    "hidden_tests",
+    "hidden_tests_enabled",
     "isolated",
     "need_any",
     "same_db",
     "seeded",
+    "tripwire",
 ]
 
 NOT_IMPLEMENTED = "not implemented yet: write the function body"
+GRADE_LOG_ENV = "SR_KIT_GRADE_LOG"  # a file: every finished check appends one JSON line
+_GRADE_CELL_ENV = "SR_KIT_GRADE_CELL"  # set by the grader before each check cell
+_HIDDEN = {"on": False}
+
+
+def hidden_tests(on: bool = True) -> None:
+    """Switch the hidden sub-checks on (or off) for every later checker call in this process.
+
+    The check cells of the solution notebooks call it inside a ``### BEGIN HIDDEN TESTS`` region,
+    which the release removes: students run the visible sub-checks only, the instructor's
+    notebook and ``sr-kit exercises grade`` run all of them."""
+    _HIDDEN["on"] = bool(on)
+
+
+def hidden_tests_enabled() -> bool:
+    """Whether :func:`hidden_tests` has switched the hidden sub-checks on."""
+    return _HIDDEN["on"]
+
+
+def _fmt(points: float) -> str:
+    return f"{points:g}"
 
 
 @dataclass
 class CheckResult:
-    """What a checker found: ``passed`` and the printed ``lines`` (one per sub-check)."""
+    """What a checker found: ``passed``, the printed ``lines`` (one per sub-check, then the score
+    line), and the score: ``points`` earned of ``possible``. ``delegated`` names the kit
+    functions the answer called instead of doing the work (then ``points`` is 0); ``failed``
+    holds the labels of the failed sub-checks."""
 
     name: str
     passed: bool
@@ -67,11 +119,31 @@ class CheckResult:
     n_checks: int
     n_failed: int
     not_implemented: list[str] = field(default_factory=list)
+    points: float = 0.0
+    possible: float = 0.0
+    n_hidden: int = 0
+    delegated: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
+        score = f"{_fmt(self.points)} / {_fmt(self.possible)} points"
         if self.passed:
-            return f"{self.name}: all {self.n_checks} checks passed"
-        return f"{self.name}: {self.n_failed} of {self.n_checks} checks failed"
+            return f"{self.name}: all {self.n_checks} checks passed, {score}"
+        return f"{self.name}: {self.n_failed} of {self.n_checks} checks failed, {score}"
+
+    def as_record(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict (what the grading log stores)."""
+        return {
+            "checker": self.name,
+            "points": self.points,
+            "possible": self.possible,
+            "n_checks": self.n_checks,
+            "n_failed": self.n_failed,
+            "n_hidden": self.n_hidden,
+            "not_implemented": list(self.not_implemented),
+            "delegated": list(self.delegated),
+            "failed": list(self.failed),
+        }
 
 
 class Fail(Exception):
@@ -82,9 +154,61 @@ class Fail(Exception):
         self.detail, self.hint = detail, hint
 
 
+class Delegated(Fail):
+    """The answer called the kit's reference implementation (see :meth:`Session.own_work`)."""
+
+    def __init__(self, detail: str, hint: str | None, names: Sequence[str]) -> None:
+        super().__init__(detail, hint)
+        self.names = list(names)
+
+
 def fail(detail: str, hint: str | None = None) -> NoReturn:
     """End the current sub-check with a FAIL line: ``detail``, then ``Hint: hint``."""
     raise Fail(detail, hint)
+
+
+class _Tripped(BaseException):
+    """Raised into a call of a forbidden function (a BaseException, so that an ``except
+    Exception`` in the student's code does not hide it; the hit is recorded anyway)."""
+
+
+def _code_of(fn: Any) -> Any:
+    fn = getattr(fn, "__func__", fn)  # a bound or class method
+    fn = inspect.unwrap(fn)  # decorators such as torch.no_grad() keep the original in __wrapped__
+    if isinstance(fn, type):  # a module class: its forward
+        fn = inspect.unwrap(fn.forward)
+    return getattr(fn, "__code__", None)
+
+
+@contextmanager
+def tripwire(forbidden: Mapping[str, Any]) -> Iterator[list[str]]:
+    """Inside, any call of a function in ``forbidden`` (display name -> function, method or
+    ``nn.Module`` class, whose ``forward`` is watched) is recorded in the yielded list and
+    interrupted. It watches code objects through :func:`sys.settrace`, so it sees the function
+    under any name or import path (``sr_kit.ops.channel_shift``, ``from sr_kit.ops import
+    channel_shift as cs``, the ``ChannelShift`` module that calls it), and it changes nothing in
+    the kit. The previous trace function (a debugger, coverage) is restored afterwards."""
+    codes = {}
+    for name, fn in forbidden.items():
+        code = _code_of(fn)
+        if code is not None:
+            codes[code] = name
+    hits: list[str] = []
+
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            hits.append(codes[frame.f_code])
+            raise _Tripped(codes[frame.f_code])
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield hits
+    except _Tripped:
+        pass
+    finally:
+        sys.settrace(previous)
 
 
 def _short(err: BaseException, limit: int = 160) -> str:
@@ -160,31 +284,64 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 class Session:
-    """Runs the sub-checks of one checker, prints their lines, and decides what to raise."""
+    """Runs the sub-checks of one checker, prints their lines, keeps the score, and decides what
+    to raise. ``hidden``: run the hidden sub-checks (default: :func:`hidden_tests_enabled`)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, hidden: bool | None = None) -> None:
         self.name = name
+        self.hidden = hidden_tests_enabled() if hidden is None else bool(hidden)
         self.lines: list[str] = []
-        self.n_checks = self.n_failed = 0
+        self.n_checks = self.n_failed = self.n_hidden = 0
+        self.points = self.possible = 0.0
         self.missing: dict[str, int] = {}  # stub name -> further failed checks that needed it
+        self.delegated: list[str] = []
+        self.failed: list[str] = []
+        self.skipped = 0  # sub-checks not run because the answer delegates
 
     def _emit(self, line: str) -> None:
         print(line)
         self.lines.append(line)
 
-    def check(self, label: str, fn: Callable[[], str | None], who: str | None = None) -> None:
-        """Run one sub-check; ``fn`` returns None (or a short note) or raises :class:`Fail`.
-        ``who`` names the student function a NotImplementedError most likely came from."""
+    def check(
+        self,
+        label: str,
+        fn: Callable[[], str | None],
+        who: str | None = None,
+        *,
+        points: float = 1,
+        hidden: bool = False,
+    ) -> None:
+        """Run one sub-check worth ``points``; ``fn`` returns None (or a short note) or raises
+        :class:`Fail`. ``who`` names the student function a NotImplementedError most likely
+        came from. A ``hidden`` sub-check runs only when the session's hidden tests are on."""
+        if hidden and not self.hidden:
+            return
+        if hidden:
+            self.n_hidden += 1
+            label = f"[hidden] {label}"
         self.n_checks += 1
+        self.possible += points
+        if self.delegated:  # scored 0 anyway: do not run it
+            self.n_failed += 1
+            self.skipped += 1
+            self.failed.append(label)
+            return
         try:
             with isolated():
                 note = fn()
+        except Delegated as d:
+            self.n_failed += 1
+            self.failed.append(label)
+            self.delegated.extend(n for n in d.names if n not in self.delegated)
+            self._emit(f"FAIL: {label}: {d.detail.rstrip('.')}. Hint: {d.hint}")
         except Fail as f:
             self.n_failed += 1
+            self.failed.append(label)
             hint = f" Hint: {f.hint}" if f.hint else ""
             self._emit(f"FAIL: {label}: {f.detail.rstrip('.')}.{hint}")
         except NotImplementedError as err:
             self.n_failed += 1
+            self.failed.append(label)
             stub = _stub_name(err, who or self.name)
             # one line per stub, not one per sub-check: an untouched exercise stays readable
             if stub in self.missing:
@@ -194,17 +351,58 @@ class Session:
                 self._emit(f"FAIL: {label}: {stub} is {NOT_IMPLEMENTED}.")
         except Exception as err:  # the checker met something it did not expect: still a FAIL
             self.n_failed += 1
+            self.failed.append(label)
             self._emit(
                 f"FAIL: {label}: could not check the result ({type(err).__name__}: {_short(err)})."
             )
         else:
+            self.points += points
             self._emit(f"PASS: {label}" + (f" ({note})" if note else ""))
 
+    def own_work(
+        self, name: str, probe: Callable[[], Any], forbidden: Mapping[str, Any], who: str
+    ) -> None:
+        """A sub-check worth 0 points that runs ``probe()`` (a call of the student's function
+        ``who``) with the functions in ``forbidden`` tripwired (:func:`tripwire`). If the
+        answer calls one, the checker scores 0 and its later sub-checks are not run. A stub
+        (NotImplementedError) counts as usual; any other error is left to the other checks."""
+        names = ", ".join(forbidden)
+
+        def run() -> None:
+            with tripwire(forbidden) as hits:
+                try:
+                    probe()
+                except NotImplementedError:
+                    if not hits:
+                        raise
+                except Exception:
+                    pass  # a crash or a wrong result is reported by the sub-checks that follow
+            if hits:
+                used = list(dict.fromkeys(hits))
+                raise Delegated(
+                    f"{who} calls {', '.join(used)}, the kit's own implementation that this "
+                    "check compares with, so this exercise scores 0",
+                    "write the computation yourself (the kit's function is the answer key, not "
+                    "a building block here)",
+                    used,
+                )
+
+        self.check(f"{name} does its own work (does not call {names})", run, who, points=0)
+
     def finish(self) -> CheckResult:
-        """Return the result if every sub-check passed, else raise (see the module docstring)."""
+        """Print the score line; return the result if every sub-check passed, else raise (see
+        the module docstring)."""
         for who, extra in self.missing.items():
             if extra:
                 self._emit(f"      ({extra} more check{'s' * (extra > 1)} also need {who})")
+        if self.delegated:
+            self.points = 0.0
+            if self.skipped:
+                self._emit(
+                    f"      ({self.skipped} more check{'s' * (self.skipped > 1)} not run: "
+                    "the answer delegates to the kit)"
+                )
+        self._emit(f"Score: {_fmt(self.points)} / {_fmt(self.possible)} points")
         result = CheckResult(
             self.name,
             self.n_failed == 0,
@@ -212,7 +410,13 @@ class Session:
             self.n_checks,
             self.n_failed,
             list(self.missing),
+            points=self.points,
+            possible=self.possible,
+            n_hidden=self.n_hidden,
+            delegated=list(self.delegated),
+            failed=list(self.failed),
         )
+        _log(result)
         if result.passed:
             return result
         summary = f"{self.n_failed} of {self.n_checks} checks failed"
@@ -223,6 +427,16 @@ class Session:
             err = AssertionError(summary)
         err.result = result  # type: ignore[attr-defined]
         raise err
+
+
+def _log(result: CheckResult) -> None:
+    """Append ``result`` to the grading log named by ``SR_KIT_GRADE_LOG`` (if set)."""
+    path = os.environ.get(GRADE_LOG_ENV)
+    if not path:
+        return
+    record = {"cell": os.environ.get(_GRADE_CELL_ENV), **result.as_record()}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
 
 
 def need_any(name: str, **functions: Any) -> None:

@@ -5,6 +5,8 @@ serves a temporary copy of ``notebooks/`` (JupyterLab autosaves, and the committ
 change) on 127.0.0.1 with a token, from isolated Jupyter config/runtime/settings folders. The test
 runs ``11_ablations``, flips a switch, checks the parameter readout, presses Train (quick mode) and
 waits for the new table row, then saves a screenshot to ``tests/ui/artifacts/``.
+A second test opens ``06_lmswn`` and checks that its Mermaid block diagrams render (as SVG)
+without running a cell, with screenshots of the skeleton and block diagrams.
 """
 
 from __future__ import annotations
@@ -189,3 +191,35 @@ def test_ablation_app_in_voila(voila_app):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "voila_app.png"))
         browser.close()
+
+
+def test_lmswn_diagrams_render_in_jupyterlab(lab):
+    """06_lmswn's Mermaid diagrams render (JupyterLab 4 draws them as SVG images) without
+    running a cell; screenshots of both go to ``tests/ui/artifacts/``."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})  # a whole diagram
+        page.goto(f"{lab}/lab/tree/notebooks/06_lmswn.ipynb?reset&token={TOKEN}")
+        expect(page.get_by_text("| Idle")).to_be_visible(timeout=90_000)
+        # JupyterLab 4 renders a ```mermaid block as <div class="jp-RenderedMermaid"><figure>
+        # <img src="data:image/svg+xml,..."> (the SVG as an image); a parse error instead adds
+        # jp-mod-warning and shows the source in a <details>.
+        diagrams = page.locator(".jp-RenderedMarkdown .jp-RenderedMermaid")
+        for i in range(2):  # the skeleton and the block
+            diagram = diagrams.nth(i)
+            diagram.scroll_into_view_if_needed(timeout=60_000)
+            svg = diagram.locator("figure img[src^='data:image/svg+xml']")
+            expect(svg).to_be_visible(timeout=60_000)
+            assert svg.evaluate("img => img.complete") and svg.bounding_box()["width"] > 300
+        assert page.locator(".jp-RenderedMermaid.jp-mod-warning").count() == 0
+        assert "flowchart" in diagrams.first.locator("figure img").get_attribute("src")  # as SVG
+        diagrams.first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "lmswn_diagram.png"
+        diagrams.first.screenshot(path=str(shot))
+        diagrams.nth(1).screenshot(path=str(ARTIFACTS / "lmswn_block_diagram.png"))
+        page.screenshot(path=str(ARTIFACTS / "lmswn_notebook.png"))
+        browser.close()
+    assert shot.stat().st_size > 5_000
