@@ -29,6 +29,7 @@ __all__ = [
     "SAFDNetConfig",
     "TrainConfig",
     "apply_overrides",
+    "canonical_json",
     "config_from_dict",
     "config_hash",
     "config_to_dict",
@@ -683,17 +684,21 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     return get_config(str(data["model"]), **rest)
 
 
+def canonical_json(obj: typing.Mapping[str, Any], what: str = "the value") -> str:
+    """The canonical JSON of ``obj``: sorted keys, no spaces (equal settings, equal text)."""
+    try:
+        return json.dumps(dict(obj), sort_keys=True, separators=(",", ":"))
+    except TypeError as e:
+        raise TypeError(f"{what} must be JSON-serialisable: {e}") from None
+
+
 def stable_hash(obj: typing.Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``obj`` (sorted keys, no spaces), first 16 hex digits.
+    """sha256 of :func:`canonical_json` of ``obj``, first 16 hex digits.
 
     The one hash of the kit: config hashes, run hashes and the registry's columns all use it,
     so the same settings give the same hash in every process and in every file.
     """
-    try:
-        text = json.dumps(dict(obj), sort_keys=True, separators=(",", ":"))
-    except TypeError as e:
-        raise TypeError(f"cannot hash a value that is not JSON-serialisable: {e}") from None
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
 
 
 def config_hash(cfg: ModelConfig) -> str:

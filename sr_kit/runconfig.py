@@ -28,6 +28,7 @@ from .config import (
     ConfigError,
     ModelConfig,
     TrainConfig,
+    canonical_json,
     config_from_dict,
     config_to_dict,
     diff_label,
@@ -180,7 +181,7 @@ class RunConfig:
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): equal runs give equal text."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
@@ -195,11 +196,6 @@ class RunConfig:
     def override(self, items: Iterable[str]) -> RunConfig:
         """This run with ``key=value`` overrides applied (see the module docstring)."""
         return apply_run_overrides(self, items)
-
-    @property
-    def label(self) -> str:
-        """A short name for tables, e.g. ``lmswn x4 seed 0``."""
-        return f"{self.model.name} x{self.model.scale} seed {self.seed}"
 
 
 def _build(cls: type, values: Mapping[str, Any], owner: str) -> Any:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import PROTOCOL, stable_hash
+from .config import PROTOCOL, canonical_json, stable_hash
 from .runconfig import RunConfig, run_key_hash
 
 if TYPE_CHECKING:
@@ -147,13 +147,6 @@ def default_registry_path() -> Path:
         # The XDG spec says a relative value is invalid and must be ignored.
         base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
     return base / "sr-kit" / "runs.sqlite"
-
-
-def _canonical_json(obj: Mapping[str, Any], what: str) -> str:
-    try:
-        return json.dumps(dict(obj), sort_keys=True, separators=(",", ":"))
-    except TypeError as e:
-        raise TypeError(f"{what} must be JSON-serialisable: {e}") from None
 
 
 def _now() -> str:
@@ -328,8 +321,8 @@ class Registry:
         if not isinstance(run, RunConfig):
             raise TypeError(f"start_run needs a RunConfig, got {type(run).__name__}")
         d = run.to_dict()
-        config_json = _canonical_json(d["model"], "config")
-        train_json = _canonical_json(run.train_key(), "train")
+        config_json = canonical_json(d["model"], "config")
+        train_json = canonical_json(run.train_key(), "train")
         values = (
             _now(),
             run.model.name,

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 from .device import resolve_device
-from .train import BatchSource, lr_multiplier
+from .train import BatchSource, check_patch, lr_multiplier
 
 __all__ = ["StackedResult", "fit_stacked", "unstack"]
 
@@ -60,10 +60,7 @@ def _check(models: Sequence[nn.Module], sources: Sequence[BatchSource], cfg: Tra
     if len(kinds) != 1 or len(shapes) != 1:
         raise ValueError("fit_stacked: every model must be the same network (same config)")
     for src in sources:
-        patch = getattr(src, "patch", None)
-        if patch is not None and patch != cfg.patch:
-            raise ValueError(f"fit_stacked: a source cuts {patch}-pixel patches, train.patch is "
-                             f"{cfg.patch}")  # fmt: skip
+        check_patch(src, cfg, "fit_stacked")
 
 
 def fit_stacked(

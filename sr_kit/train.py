@@ -106,6 +106,14 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def check_patch(source: BatchSource, cfg: TrainConfig, who: str) -> None:
+    """A source that cuts patches must cut ``cfg.patch``: the config records what a run saw."""
+    patch = getattr(source, "patch", None)
+    if patch is not None and patch != cfg.patch:
+        raise ValueError(f"{who}: the batch source cuts {patch}-pixel patches but train.patch is "
+                         f"{cfg.patch}; build the source with patch=cfg.patch")  # fmt: skip
+
+
 def _distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
@@ -309,10 +317,7 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    patch = getattr(source, "patch", None)
-    if patch is not None and patch != cfg.patch:
-        raise ValueError(f"fit: the batch source cuts {patch}-pixel patches but train.patch is "
-                         f"{cfg.patch}; build the source with patch=cfg.patch")  # fmt: skip
+    check_patch(source, cfg, "fit")
     clash = sorted(set(checkpoint_meta or {}) & set(_OWN_KEYS))
     if clash:
         raise ValueError(f"fit: checkpoint_meta may not set {', '.join(clash)} (fit writes them)")
