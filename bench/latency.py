@@ -2,9 +2,11 @@
 
 For each model (IMDN, RFDN, LMSWN, SAFDNet at x4 by default) and each graph (``train``: as built;
 ``deploy``: ``sr_kit.models.deploy``, which fuses LMSWN's asymmetric convs and is the same graph
-for the others) the forward of one 320x180 LR image (1x3x180x320, i.e. a 1280x720 output at x4)
-is timed with ``sr_kit.complexity.latency``: median, 10th and 90th percentile of ``--repeats``
-timed calls after ``--warmup`` untimed ones, under ``torch.inference_mode()``.
+for the others; on the CPU also ``onnx``: the deployed graph exported by ``sr_kit.export`` and run
+by ONNX Runtime's CPU provider with the same thread count) the forward of one 320x180 LR image
+(1x3x180x320, i.e. a 1280x720 output at x4) is timed with ``sr_kit.complexity.latency``: median,
+10th and 90th percentile of ``--repeats`` timed calls after ``--warmup`` untimed ones, under
+``torch.inference_mode()``.
 
 * CPU: float32 (``--threads`` sets ``torch.set_num_threads``; default: torch's default).
 * CUDA (when available): float32 and bfloat16 autocast (weights stay float32), each with and
@@ -26,8 +28,10 @@ import csv
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -102,6 +106,15 @@ def variants(device: str) -> list[tuple[torch.dtype | None, bool]]:
     return [(None, False)]
 
 
+def _onnx(model: torch.nn.Module, folder: Path, threads: int) -> torch.nn.Module:
+    """The deployed graph exported to ONNX (checked at the default sizes), run by ONNX Runtime
+    with the same thread count as torch."""
+    from sr_kit.export import OnnxModel, export_onnx
+
+    path = export_onnx(model, folder / f"{model.config.name}.onnx").path
+    return OnnxModel(path, threads=threads)
+
+
 def write_csv_atomic(rows: list[dict], path: Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -138,6 +151,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     p.add_argument("--lr-size", type=int, nargs=2, default=(180, 320), metavar=("H", "W"))
     p.add_argument("--out", type=Path, default=None, help="CSV path (default under results/)")
+    p.add_argument(
+        "--no-onnx",
+        dest="onnx",
+        action="store_false",
+        help="leave out the ONNX Runtime rows (CPU only; they need onnxruntime)",
+    )
     args = p.parse_args(argv)
     args.models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     warmup, repeats = DEFAULTS[args.device]
@@ -174,12 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     rows = []
+    onnx_dir = Path(tempfile.mkdtemp(prefix="sr-kit-latency-"))
     for name in args.models:
         torch.manual_seed(0)
         model = build_model(name, scale=args.scale).eval()
         graphs = {"train": model, "deploy": deploy(model)}
+        params_of = {g: count_params(n) for g, n in graphs.items()}
+        if args.device == "cpu" and args.onnx:
+            graphs["onnx"] = _onnx(model, onnx_dir, threads)
+            params_of["onnx"] = params_of["deploy"]  # the exported deployed graph
         for graph, net in graphs.items():
-            params = count_params(net)
+            params = params_of[graph]
             for amp, channels_last in variants(args.device):
                 lat = latency(
                     net,
@@ -216,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.device == "cuda":
             torch.cuda.empty_cache()
 
+    shutil.rmtree(onnx_dir, ignore_errors=True)
     out = args.out if args.out is not None else default_out(args.device)
     write_csv_atomic(rows, out)
     print()

@@ -331,7 +331,8 @@ def bench(args: argparse.Namespace) -> list[Path]:
     runs = [
         ("train_throughput", out("train_throughput")
          + (["--steps", "2", "--models", "rfdn"] if tiny else ["--compile"])),
-        ("latency", out("latency")
+        # no ONNX rows: the GPU machine has no onnxruntime (the CPU table has them)
+        ("latency", out("latency") + ["--no-onnx"]
          + (["--repeats", "1", "--warmup", "0", "--lr-size", "16", "16"] if tiny else [])),
         ("ablation_parallel", out("ablation_parallel")
          + (["--steps", "2", "--seeds", "1", "--ns", "1,2"] if tiny else [])),

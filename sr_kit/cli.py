@@ -1,4 +1,4 @@
-"""The ``sr-kit`` command: info, eval, data, train, ablate, results, import, upscale, exercises.
+"""The ``sr-kit`` command: info, eval, data, train, ablate, results, import, export, upscale, ...
 
 A thin front end: every option maps onto a library call, and model options go through the config
 (``--set key=value``), so the CLI accepts exactly what a notebook can build.
@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, apply_overrides, config_to_dict, get_config, switches
+from .config import (
+    ONNX_CHECK_SIZES,
+    ONNX_OPSET,
+    ONNX_TOLERANCE,
+    ConfigError,
+    apply_overrides,
+    config_to_dict,
+    get_config,
+    switches,
+)
 from .rundir import model_file
 
 __all__ = ["main"]
@@ -120,6 +129,14 @@ def _eval_model(args: argparse.Namespace):
     if args.checkpoint:
         if args.model or args.set:
             raise UserError("give either --checkpoint or --model/--set, not both")
+        from .export import OnnxModel, is_onnx_path
+
+        if is_onnx_path(args.checkpoint):
+            _onnx_on_cpu(args.device)
+            model = OnnxModel(args.checkpoint)
+            if args.scale and args.scale != model.scale:
+                raise UserError(f"{args.checkpoint} is a x{model.scale} model, not x{args.scale}")
+            return model, model.scale
         path = model_file(args.checkpoint)
         model = load_model(path, device=args.device)
         if args.scale and args.scale != model.config.scale:
@@ -312,13 +329,47 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _onnx_on_cpu(device: str) -> None:
+    if device != "cpu":
+        raise UserError(
+            f"an .onnx model runs on the CPU with ONNX Runtime; got --device {device} (use cpu, "
+            "or the .pt model file for a GPU)"
+        )
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
+    from .export import is_onnx_path
     from .upscale import upscale_file
 
-    model_path = model_file(args.checkpoint)
+    if is_onnx_path(args.checkpoint):
+        _onnx_on_cpu(args.device)
+    model_path = args.checkpoint if is_onnx_path(args.checkpoint) else model_file(args.checkpoint)
     out = upscale_file(model_path, args.input, args.output, tile=args.tile or None,
                        overlap=args.overlap, device=args.device)  # fmt: skip
     print(out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, parse_size
+
+    if args.checkpoint and (args.model or args.set):
+        raise UserError("give either --checkpoint or --model/--set, not both")
+    if args.checkpoint:
+        source = args.checkpoint
+    elif args.model and args.scale:
+        from .models import build_model
+
+        source = build_model(_model_from_args(args))  # untrained weights: for trying it out
+        print(f"exporting an untrained {source.config.name} x{source.config.scale} "
+              "(give --checkpoint for trained weights)", file=sys.stderr)  # fmt: skip
+    else:
+        raise UserError("export needs --checkpoint, or --model and --scale")
+    sizes = [parse_size(s) for s in args.check_size] if args.check_size else None
+    report = export_onnx(source, args.onnx, opset=args.opset, tolerance=args.tolerance,
+                         **({"check_sizes": sizes} if sizes else {}))  # fmt: skip
+    print(report.summary(), file=sys.stderr)
+    print(report.path)
     return 0
 
 
@@ -527,6 +578,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="cpu")
     sp.set_defaults(func=cmd_upscale)
 
+    sp = sub.add_parser("export", help="the deployed graph as ONNX, checked with ONNX Runtime")
+    sp.add_argument("--checkpoint", help="a kit model file or run folder")
+    sp.add_argument("--model", help="or a model name (untrained weights), with --scale")
+    sp.add_argument("--scale", type=int, choices=(2, 3, 4))
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    sp.add_argument("--onnx", required=True, help="the .onnx file to write")
+    sizes = ", ".join(f"{h}x{w}" for h, w in ONNX_CHECK_SIZES)
+    sp.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"(default {ONNX_OPSET})")
+    sp.add_argument(
+        "--check-size",
+        action="append",
+        metavar="HxW",
+        help=f"LR size ONNX Runtime is checked at (repeatable; default {sizes})",
+    )
+    sp.add_argument("--tolerance", type=float, default=ONNX_TOLERANCE,
+                    help="largest max |ONNX Runtime - PyTorch| accepted on outputs in [0, 1] "
+                         f"(default {ONNX_TOLERANCE:g})")  # fmt: skip
+    sp.set_defaults(func=cmd_export)
+
     sp = sub.add_parser("exercises", help="classroom exercises (instructors)")
     esub = sp.add_subparsers(dest="exercises_command", required=True)
     er = esub.add_parser("release", help="write the student versions of the exercise notebooks")
@@ -573,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = "sr-kit " + shlex.join(argv)  # recorded with every run
     from .data import DatasetError, ImageError
+    from .export import ExportError
     from .metrics import LpipsUnavailable
     from .models import CheckpointError
     from .models.importers import ImportError_
@@ -583,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (UserError, ConfigError, DatasetError, ImageError, CheckpointError, FileExistsError,
             FileNotFoundError, ValueError, LpipsUnavailable, ImportError_,
-            ReproduceError) as err:  # fmt: skip
+            ReproduceError, ExportError) as err:  # fmt: skip
         print(f"sr-kit: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sr-kit info | head`: the reader left; not an error of ours

@@ -49,6 +49,13 @@ SCALES = (2, 3, 4)
 # the output rounded to uint8 before measuring.
 PROTOCOL = "y_bt601, shave=scale, matlab_bicubic, uint8"
 
+# ONNX export (sr_kit.export, `sr-kit export`): the opset, the LR sizes (height, width) every
+# export is checked at with ONNX Runtime (odd, square, a 720p output at x4) and the largest
+# max |ONNX Runtime - PyTorch| accepted on outputs in [0, 1].
+ONNX_OPSET = 18
+ONNX_CHECK_SIZES: tuple[tuple[int, int], ...] = ((17, 23), (64, 64), (180, 320))
+ONNX_TOLERANCE = 1e-4
+
 
 class ConfigError(ValueError):
     """A config key or value is not valid; the message lists what is."""

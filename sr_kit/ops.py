@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["channel_shift", "shift_groups"]
@@ -38,27 +39,33 @@ def channel_shift(x: Tensor, ratio: float = 1 / 3, px: int = 1) -> Tensor:
         raise ValueError(f"channel_shift expects (B, C, H, W), got shape {tuple(x.shape)}")
     if px < 1:
         raise ValueError(f"shift distance px must be >= 1, got {px}")
-    # int(): under torch.jit.trace (fvcore's MAC counter) sizes arrive as tensors
+    # int(): under torch.jit.trace (fvcore's MAC counter) sizes arrive as tensors. The spatial
+    # sizes are never read: a Python int there would freeze H and W in an exported graph.
     groups = shift_groups(int(x.shape[1]), ratio)
     if sum(groups) == 0:
         return x
-    out = x.clone()
-    start = 0
-    h, w = int(x.shape[-2]), int(x.shape[-1])
+    parts, start = [], 0
     for (dy, dx), n in zip(_DIRECTIONS, groups, strict=True):
         if n == 0:
             continue
-        src = x[:, start : start + n]
-        dst = torch.zeros_like(src)
-        sy, sx = dy * px, dx * px
-        if abs(sy) >= h or abs(sx) >= w:  # shifted entirely out of the image: all zeros
-            out[:, start : start + n] = dst
-            start += n
-            continue
-        # dst[y, x] = src[y - sy, x - sx] where that source pixel exists
-        dst[..., max(sy, 0) : h + min(sy, 0), max(sx, 0) : w + min(sx, 0)] = src[
-            ..., max(-sy, 0) : h + min(-sy, 0), max(-sx, 0) : w + min(-sx, 0)
-        ]
-        out[:, start : start + n] = dst
+        parts.append(_shift(x[:, start : start + n], dy * px, dx * px))
         start += n
-    return out
+    return torch.cat([*parts, x[:, start:]], dim=1)
+
+
+def _shift(x: Tensor, sy: int, sx: int) -> Tensor:
+    """``out[y, x] = x[y - sy, x - sx]`` where that pixel exists, else 0 (|sy|, |sx| <= px).
+
+    Zero-pad by ``p`` on the shifted axis and cut a window of the original size starting ``p - s``
+    into it: the window is expressed by offsets from both ends, so it needs no image size and
+    stays correct when the shift is larger than the image (all zeros).
+    """
+    if sx:
+        p = abs(sx)
+        padded = F.pad(x, (p, p))
+        lo, hi = p - sx, p + sx  # cut lo columns at the left and hi at the right
+        return padded[..., lo:-hi] if hi else padded[..., lo:]
+    p = abs(sy)
+    padded = F.pad(x, (0, 0, p, p))
+    lo, hi = p - sy, p + sy
+    return padded[..., lo:-hi, :] if hi else padded[..., lo:, :]

@@ -126,6 +126,14 @@ def _argv(command: str, places: dict[str, str]) -> list[str]:
     return argv
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the checkout if it lies in it or beside it (../shared), else as is."""
+    path = path.resolve()
+    if path.is_relative_to(REPO.parent):
+        return os.path.relpath(path, REPO)
+    return str(path)
+
+
 def run_entry(entry: Entry, *, dry: bool, root: str | os.PathLike | None = None,
               shared: str | os.PathLike = SHARED, timeout_s: float = 1800) -> Outcome:  # fmt: skip
     """Run ``entry``'s command (or its dry run) and check that it wrote its files.
@@ -145,8 +153,11 @@ def run_entry(entry: Entry, *, dry: bool, root: str | os.PathLike | None = None,
     for sub in ("results", "checkpoints"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     tmp.mkdir(parents=True, exist_ok=True)
-    places = {"results": str(base / "results"), "checkpoints": str(base / "checkpoints"),
-              "tmp": str(tmp), "shared": str(shared)}  # fmt: skip
+    places = {"results": base / "results", "checkpoints": base / "checkpoints", "tmp": tmp,
+              "shared": shared}  # fmt: skip
+    # Relative to the checkout (the command's working folder) where possible: artifacts record
+    # their command, and a committed command must not name this machine's folders.
+    places = {k: _relative(v) for k, v in places.items()}
     argv = _argv(entry.dry_run if dry else entry.command, places)
     targets = [base / f for f in entry.files]
     before = {t: t.stat().st_mtime_ns if t.exists() else None for t in targets}

@@ -279,7 +279,8 @@ def upscale_file(
     created. The format follows the extension (PNG for ``.png``, via Pillow).
 
     Args:
-        model_or_path: A network, or a model file saved by ``save_model`` (loaded on ``device``).
+        model_or_path: A network, a model file saved by ``save_model`` (loaded on ``device``), or
+            an ``.onnx`` file written by ``sr_kit.export.export_onnx`` (run by ONNX Runtime).
         input_path: The LR image (read with ``sr_kit.data.read_image``).
         output_path: Where to write the upscaled image; must not be the input file.
         tile: See :func:`upscale_array`.
@@ -306,9 +307,13 @@ def upscale_file(
     if isinstance(model_or_path, nn.Module):
         model = model_or_path
     elif isinstance(model_or_path, str | os.PathLike):
+        from .export import OnnxModel, is_onnx_path
         from .models import load_model
 
-        model = load_model(model_or_path, device=device)
+        if is_onnx_path(model_or_path):  # an exported network, run by ONNX Runtime on the CPU
+            model = OnnxModel(model_or_path)
+        else:
+            model = load_model(model_or_path, device=device)
     else:
         raise TypeError(
             f"model_or_path must be an nn.Module or a model file path, got {type(model_or_path)}"

@@ -89,7 +89,7 @@ class SpatialMask(nn.Module):
     conv doubles it back one pixel short (training then fails to broadcast; the sparse test path
     runs with the last row/column never kept, which is why SMSR's test crops odd LR images).
     Here the pool uses ceil mode, so a last odd row or column is averaged over its own pixels,
-    and the transposed conv is asked for the input's size. On even sizes this is exactly the
+    and the transposed conv's output is cut to the input's size. On even sizes this is exactly the
     released branch (no partial windows; output padding 1).
 
     ``conv1``, ``conv2``, ``up`` are the released ``spa_mask.0``, ``spa_mask.3``, ``spa_mask.5``.
@@ -106,7 +106,10 @@ class SpatialMask(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = F.avg_pool2d(F.relu(self.conv1(x)), 2, ceil_mode=True)
         h = F.relu(self.conv2(h))
-        return self.up(h, output_size=list(x.shape[-2:]))
+        # The transposed conv gives 2 * ceil(H/2) rows: H, or H + 1 for an odd H. Output padding
+        # only appends rows and columns, so cutting the extra one equals asking for the size
+        # (which the ONNX exporter cannot express for a symbolic size).
+        return self.up(h)[..., : x.shape[-2], : x.shape[-1]]
 
 
 class SparseMaskModule(nn.Module):
@@ -149,6 +152,18 @@ class SparseMaskModule(nn.Module):
         self.merge = nn.Conv2d(convs * channels, channels, 1)
         self.ca = ChannelAttention(channels)
         self.density: Tensor | None = None  # the last training forward's sparsity term
+        self.gather = True  # eval: run each part on its channels only (fuse() turns it off)
+
+    def fuse(self) -> SparseMaskModule:
+        """The deployed form: the same weights, the split convs as convs of 0/1-masked inputs.
+
+        The eval forward gathers the dense and the sparse input channels (``nonzero``), whose
+        count the exporter cannot know; multiplying by the masks instead gives the same sums
+        without data-dependent shapes, so the graph exports to ONNX (at twice these convs' cost
+        in a plain runtime, as the official dense fallback would spend).
+        """
+        self.gather = False
+        return self
 
     def masks(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The hard eval masks for input ``x``: spatial (B, 1, H, W) and the sparse-channel
@@ -196,7 +211,7 @@ class SparseMaskModule(nn.Module):
         self, layer: nn.Conv2d, h: Tensor, dense: Tensor, sparse: Tensor
     ) -> tuple[Tensor, Tensor]:
         """The conv of the input's dense channels and that of its sparse channels, apart."""
-        if self.training:  # soft masks: weight every input channel by both
+        if self.training or not self.gather:  # weight every input channel by both masks
             return layer(h * dense.view(1, -1, 1, 1)), layer(h * sparse.view(1, -1, 1, 1))
         # hard masks: run each part on its own channels only, so the two convs together cost
         # one dense conv (and fvcore counts them as one)
