@@ -64,9 +64,10 @@ def setup(seed: int = 0, *, verbose: bool = True) -> Env:
     env = Env(quick=quick, device=device, threads=threads, seed=seed)
     if verbose:
         mode = "quick mode (short CPU settings)" if quick else "full mode"
+        n_threads = f"{threads} thread{'s' if threads != 1 else ''}"
         print(
             f"sr-kit {__version__} | torch {torch.__version__} | python "
-            f"{platform.python_version()} | device {device} | {threads} threads | {mode}"
+            f"{platform.python_version()} | device {device} | {n_threads} | {mode}"
         )
     return env
 
