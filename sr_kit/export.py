@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -44,8 +46,9 @@ __all__ = [
 
 OPSET, CHECK_SIZES, TOLERANCE = ONNX_OPSET, ONNX_CHECK_SIZES, ONNX_TOLERANCE  # decided in config
 META = "sr_kit."  # prefix of the kit's metadata keys in the ONNX file
-# The example input of the export: batch 2 and distinct, odd-free sizes, because torch.export
-# fixes every dimension whose example value is 0 or 1, or that the trace finds equal to another.
+# The example input of the export: a batch of 2 and two different sizes, because torch.export
+# fixes every dimension whose example value is 0 or 1 and may tie dimensions that happen to be
+# equal; 40x48 also clears every network's minimum size (ESA's is 15x15).
 _EXAMPLE = (2, 3, 40, 48)
 
 
@@ -180,10 +183,15 @@ def _export(net: nn.Module, opset: int) -> Any:
     from torch.export import Dim
 
     x = torch.rand(*_EXAMPLE, generator=torch.Generator().manual_seed(0))
-    shapes = {"x": {0: Dim("batch", min=1, max=64), 2: Dim.AUTO, 3: Dim.AUTO}}
+    shapes = {"x": {0: Dim("batch", min=1), 2: Dim.AUTO, 3: Dim.AUTO}}
+    # the exporter logs a warning per torchvision op it cannot register (torchvision is not a
+    # dependency) and warns about its own deprecations: neither concerns the user
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's progress and deprecation chatter
+            warnings.simplefilter("ignore")
             with torch.inference_mode(False), torch.no_grad():
                 program = torch.onnx.export(
                     _Named(net), (x,), dynamo=True, opset_version=opset,
@@ -192,7 +200,27 @@ def _export(net: nn.Module, opset: int) -> Any:
                 )  # fmt: skip
     except Exception as err:
         raise ExportError(f"torch.onnx.export failed: {type(err).__name__}: {err}") from err
+    finally:
+        quiet.setLevel(level)
     return program
+
+
+def _export_form(net: nn.Module) -> nn.Module:
+    """Swap, in place, every module that has an ``export_form()`` for that equivalent form.
+
+    Some forwards compute the same values in a way no exporter can trace with symbolic sizes
+    (bicubic's per-size index tables, SMSR's channel gathers); their ``export_form`` does it
+    with static-shape ops. ``net`` is a fresh deployed copy, so nothing else sees the change.
+    """
+    if inspect.ismethod(getattr(net, "export_form", None)):
+        config = getattr(net, "config", None)
+        net = net.export_form()
+        if config is not None:
+            net.config = config
+        return net
+    for name, child in net.named_children():
+        setattr(net, name, _export_form(child))
+    return net
 
 
 class _Named(nn.Module):
@@ -285,7 +313,7 @@ def export_onnx(
     cfg = getattr(model, "config", None)
     if cfg is None:
         raise ExportError("export needs a model built by build_model (no .config found)")
-    net = deploy(model).float().cpu().eval()
+    net = _export_form(deploy(model).float().cpu().eval())
     notes = []
     if hasattr(net, "set_tlc"):
         # DLGSANet's eval default (TLC) tiles its attention on a grid that depends on the image
@@ -400,7 +428,8 @@ class OnnxModel(nn.Module):
             )
         tensor = inputs[0].type.tensor_type
         dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
-        if tensor.elem_type != 1 or len(dims) != 4 or dims[1] not in (3, "", 0):  # 1 = FLOAT
+        channels_ok = len(dims) == 4 and (dims[1] in (3, 0) or isinstance(dims[1], str))
+        if tensor.elem_type != 1 or not channels_ok:  # 1 = FLOAT; 0 or a name: not stated
             raise ExportError(
                 f"{self.path}: not {what}; its input {inputs[0].name!r} has element type "
                 f"{tensor.elem_type} and shape {dims}"

@@ -70,7 +70,7 @@ def test_diff_interval_and_its_edge_cases():
 
 
 def test_three_seeds_where_two_standard_errors_say_beyond_noise_and_the_t_interval_within():
-    # the committed SAFDNet row distill=False against its base (results/ablation_safdnet_x4_cpu.csv)
+    # SAFDNet's row distill=False against its base in the table of 2026-11-21 (results/README.md)
     delta, hw = diff_interval(26.606804, 0.015532, 3, 26.652347, 0.023579, 3)
     se = math.sqrt(0.015532**2 / 3 + 0.023579**2 / 3)
     assert abs(delta) > 2 * se  # the old rule: beyond noise

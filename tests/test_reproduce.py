@@ -85,3 +85,28 @@ def test_campaign_tables_merge_across_sessions(tmp_path):
         ["imdn", "H200", 1.6],
         ["rfdn", "H100", 2.0],
     ]
+
+
+def test_committed_commands_name_no_folder_of_this_machine():
+    """Commands are recorded relative to the checkout (``sr-kit reproduce`` runs them from it), so
+    a committed table never names the absolute folders of the machine that made it."""
+    import shlex
+
+    import pandas as pd
+
+    for rel in sorted(_committed()):
+        if not rel.endswith(".csv"):
+            continue
+        frame = pd.read_csv(REPO / rel)
+        for command in frame.get("command", pd.Series(dtype=str)).dropna().unique():
+            absolute = [t for t in shlex.split(command) if t.startswith("/")]
+            assert not absolute, (rel, absolute)
+
+
+def test_places_are_relative_to_the_checkout_where_they_can_be(tmp_path):
+    from sr_kit.reproduce import _relative
+
+    assert _relative(REPO / "results") == "results"
+    assert _relative(REPO.parent / "shared" / "weights") == "../shared/weights"
+    if not tmp_path.resolve().is_relative_to(REPO.parent):
+        assert _relative(tmp_path) == str(tmp_path.resolve())  # a dry run's scratch folder

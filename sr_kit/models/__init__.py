@@ -79,12 +79,6 @@ def deploy(model: nn.Module) -> nn.Module:
             else:
                 swap(child)
 
-    if inspect.ismethod(getattr(fused, "fuse", None)):  # the whole network fuses (bicubic)
-        config = getattr(fused, "config", None)
-        fused = fused.fuse().eval()
-        if config is not None:
-            fused.config = config
-        return fused
     swap(fused)
     return fused
 

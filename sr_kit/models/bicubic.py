@@ -32,8 +32,8 @@ class Bicubic(nn.Module):
         x = inputs[0] if isinstance(inputs, tuple) else inputs
         return resize_macs(tuple(x.shape), self.scale)
 
-    def fuse(self) -> BicubicConv:
-        """The deployed form: the same resize as two convolutions that need no size tables."""
+    def export_form(self) -> BicubicConv:
+        """The same resize as two convolutions that need no size tables (for ONNX export)."""
         return BicubicConv(self.scale)
 
     def extra_repr(self) -> str:

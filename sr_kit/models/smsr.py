@@ -152,15 +152,14 @@ class SparseMaskModule(nn.Module):
         self.merge = nn.Conv2d(convs * channels, channels, 1)
         self.ca = ChannelAttention(channels)
         self.density: Tensor | None = None  # the last training forward's sparsity term
-        self.gather = True  # eval: run each part on its channels only (fuse() turns it off)
+        self.gather = True  # eval: run each part on its channels only (export_form: off)
 
-    def fuse(self) -> SparseMaskModule:
-        """The deployed form: the same weights, the split convs as convs of 0/1-masked inputs.
+    def export_form(self) -> SparseMaskModule:
+        """This module, its split convs run as convs of 0/1-masked inputs (for ONNX export).
 
         The eval forward gathers the dense and the sparse input channels (``nonzero``), whose
-        count the exporter cannot know; multiplying by the masks instead gives the same sums
-        without data-dependent shapes, so the graph exports to ONNX (at twice these convs' cost
-        in a plain runtime, as the official dense fallback would spend).
+        count an exporter cannot know; multiplying by the masks gives the same sums without
+        data-dependent shapes, at twice these convs' arithmetic. The weights are the same.
         """
         self.gather = False
         return self
