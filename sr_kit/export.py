@@ -114,7 +114,7 @@ def _state_sha256(model: nn.Module) -> str:
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy())
+        digest.update((t.float() if t.dtype == torch.bfloat16 else t).numpy().tobytes())
     return digest.hexdigest()
 
 
