@@ -419,11 +419,11 @@ def test_wrong_answers_fail_with_a_hint(ref, capsys, case):
 # cases show that a kit-based reference still tells a wrong answer from the right one.
 
 
-def _shift_keeps_vacated(x, ratio=1 / 3, px=1):
-    """Slices like the solution, but starts from x.clone(): the vacated pixels keep x's values."""
+def _slice_shift_into(out, x, ratio, px):
+    """Write the solution's four sliced shifts of ``x`` into ``out`` (what is not written stays)."""
     from sr_kit.ops import shift_groups
 
-    out, start = x.clone(), 0
+    start = 0
     for n, direction in zip(shift_groups(x.shape[1], ratio), "lrud", strict=True):
         g = slice(start, start + n)
         if direction == "l":
@@ -436,25 +436,16 @@ def _shift_keeps_vacated(x, ratio=1 / 3, px=1):
             out[:, g, px:, :] = x[:, g, :-px, :]
         start += n
     return out
+
+
+def _shift_keeps_vacated(x, ratio=1 / 3, px=1):
+    """Slices like the solution, but starts from x.clone(): the vacated pixels keep x's values."""
+    return _slice_shift_into(x.clone(), x, ratio, px)
 
 
 def _shift_zeroes_the_rest(x, ratio=1 / 3, px=1):
     """Shifts right, but builds the output from zeros: the unshifted channels are lost."""
-    from sr_kit.ops import shift_groups
-
-    out, start = torch.zeros_like(x), 0
-    for n, direction in zip(shift_groups(x.shape[1], ratio), "lrud", strict=True):
-        g = slice(start, start + n)
-        if direction == "l":
-            out[:, g, :, :-px] = x[:, g, :, px:]
-        elif direction == "r":
-            out[:, g, :, px:] = x[:, g, :, :-px]
-        elif direction == "u":
-            out[:, g, :-px, :] = x[:, g, px:, :]
-        else:
-            out[:, g, px:, :] = x[:, g, :-px, :]
-        start += n
-    return out
+    return _slice_shift_into(torch.zeros_like(x), x, ratio, px)
 
 
 def _fuse(square, hor, ver, *, rows=True, bias=True, padding=1, branch_bias=("hor", "ver")):
